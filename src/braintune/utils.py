@@ -1,0 +1,95 @@
+"""Small shared helpers: logging to a Snakemake log file, atomic outputs, seeding, caches."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(log_path: str | os.PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
+    """Send the ``braintune`` loggers to ``log_path`` (a rule's ``log:``) and to stderr."""
+    root = logging.getLogger("braintune")
+    root.setLevel(level)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    formatter = logging.Formatter(LOG_FORMAT)
+    stream = logging.StreamHandler()
+    stream.setFormatter(formatter)
+    root.addHandler(stream)
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_path, mode="w")
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    return root
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
+
+    Nothing half-written is ever left at ``path``: on an exception the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU runs are then bit-reproducible)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def stable_hash(obj: object, length: int = 12) -> str:
+    """A short SHA-256 of a JSON-serialisable object (sorted keys): config and data hashes."""
+    payload = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:length]
+
+
+def file_md5(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """MD5 of a file, streamed."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def set_cache_dirs(base: str | os.PathLike) -> None:
+    """Keep every tool's caches inside the working directory (pycortex, matplotlib, HF)."""
+    base = Path(base).resolve()
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("MPLCONFIGDIR", "matplotlib"),
+        ("HF_HOME", "huggingface"),
+    ):
+        target = base / sub
+        target.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault(var, str(target))

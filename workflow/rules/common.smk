@@ -1,0 +1,63 @@
+# Shared setup: caches inside the working directory, config validation before any job runs,
+# and the helpers that turn the config into wildcard values. The logic lives in
+# braintune.config so that it is unit-tested without Snakemake.
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+
+from braintune import config as btconfig
+from braintune.utils import set_cache_dirs
+
+# pycortex, matplotlib and Hugging Face write into $HOME unless told otherwise.
+set_cache_dirs(".cache")
+
+btconfig.validate_config(config, source="configuration")
+
+DATASET = config["dataset"]["root"]
+SUBJECTS = list(config["dataset"]["subjects"])
+STORIES = btconfig.all_stories(config)
+TEST_STORY = config["stories"]["test"]
+
+
+wildcard_constraints:
+    subject=r"UTS0[1-9]",
+    story=r"[a-z0-9]+",
+    family=r"[A-Za-z0-9_]+",
+    variant=r"[A-Za-z0-9_]+",
+    owner=r"shared|UTS0[1-9]",
+    layer=r"\d+",
+
+
+def families():
+    """Model families of the config, in order."""
+    return list(config["models"])
+
+
+def variants(family):
+    """Variants of one family (pretrained first)."""
+    return list(config["models"][family].get("variants", ["pretrained"]))
+
+
+def owner(variant, subject):
+    """`shared` for pretrained/stimulus-tuned checkpoints, else the subject."""
+    return btconfig.checkpoint_owner(variant, subject)
+
+
+def all_targets():
+    """Everything `rule all` builds: each stage contributes its final outputs."""
+    return (
+        demo_targets()
+        + download_targets()
+        + preprocess_targets()
+        + features_targets()
+        + braintuning_targets()
+        + alignment_targets()
+        + lowlevel_targets()
+        + statistics_targets()
+        + figures_targets()
+        + downstream_targets()
+        + preference_targets()
+    )
