@@ -6,7 +6,11 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+SRC = str(Path(workflow.basedir).parent / "src")
+sys.path.insert(0, SRC)
+# Rule scripts (also inside --use-conda environments, which pin only third-party packages)
+# import braintune from this checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
 from braintune import config as btconfig
 from braintune.utils import set_cache_dirs
