@@ -159,7 +159,7 @@ def build_word_set(vocabulary, pronunciations: dict[str, tuple[str, ...]], synon
     rows = []
     for i, w in enumerate(candidates):
         syn = sorted(s for s in synonyms.get(w, ()) if s in index and dist[i, index[s]] > max_distance)
-        syn_set = set(syn)
+        syn_set = set(synonyms.get(w, ()))  # any WordNet synonym is excluded from the homophones
         order = np.argsort(dist[i], kind="stable")
         hom = [vocab[j] for j in order if 0 < dist[i, j] <= max_distance and vocab[j] not in syn_set
                and vocab[j] != w and pronunciations[vocab[j]] != pronunciations[w]]
