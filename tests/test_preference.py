@@ -57,7 +57,7 @@ def test_find_word_segments(tmp_path):
     assert list(seg.word) == ["divine", "divine"]
     assert seg.start_s.iloc[0] == pytest.approx(0.4) and seg.end_s.iloc[0] == pytest.approx(0.8)
     assert P.corpus_vocabulary(tmp_path) == {"i", "divine"}
-    with pytest.raises(ValueError, match="no tier 'words'"):
+    with pytest.raises(ValueError, match="no tier 'wrd'"):
         P.find_word_segments(tmp_path, ["divine"], 2, word_tier="wrd")
 
 
