@@ -1,0 +1,444 @@
+"""Speech-model registry: wav2vec2, HuBERT and the Whisper encoder behind one API.
+
+Every stage that runs a speech model goes through this module, so that the same family
+configuration (``config["models"][family]``) always yields the same network:
+
+* :func:`build_model` builds the *pretrained* model of a family: the hub id or local directory
+  named by ``checkpoint``, or, when ``checkpoint`` is null (demo, tests), a seeded random
+  initialisation of the HF config given by ``init`` (seed ``init_seed``, so every stage that calls
+  ``build_model(family_cfg)`` gets bit-identical weights).
+* :func:`load_model` loads a brain-tuned (or otherwise fine-tuned) backbone saved with
+  ``save_pretrained`` by the braintuning stage, or falls back to :func:`build_model`.
+* :func:`encoder_forward` runs a batch of raw 16 kHz waveforms through the model and returns the
+  hidden states with ONE naming scheme across families (protocol.md 7.4): index 0 is the input to
+  the first transformer layer, index ``i`` the output of transformer layer ``i``; the last index is
+  the model's ``last_hidden_state`` (after the final LayerNorm where the architecture has one).
+* :func:`last_valid_frame` gives, from the convolution arithmetic, the index of the last output
+  frame that still sees the audio (wav2vec2/HuBERT: the last frame; Whisper: protocol.md 7.3).
+* :func:`freeze_frontend` / :func:`frozen_parameter_names`: the parameters brain-tuning keeps
+  frozen (DECISIONS.md 5: the CNN feature encoder; Whisper conv1, conv2, embed_positions).
+
+Whisper is the encoder alone (``WhisperEncoder``); its input is the 80-bin log-mel of the audio
+right-padded to ``2 * max_source_positions`` frames (30 s for the real models), as the reference
+does. Attention uses PyTorch SDPA (``attn_implementation``); on CUDA the forward runs under bf16
+autocast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("wav2vec2", "hubert", "whisper")
+
+#: Sample rate every model of the registry expects.
+SAMPLE_RATE = 16000
+
+#: Whisper's fixed front end (protocol.md 7.3): conv1 (k3, s1, p1), conv2 (k3, s2, p1).
+WHISPER_CONVS = ((3, 1, 1), (3, 2, 1))
+
+#: Prefixes of the parameters brain-tuning keeps frozen (DECISIONS.md 5).
+FROZEN_PREFIXES = {
+    "wav2vec2": ("feature_extractor.",),
+    "hubert": ("feature_extractor.",),
+    "whisper": ("conv1.", "conv2.", "embed_positions."),
+}
+
+
+def _classes(architecture: str):
+    """(config class, model class) of an architecture, imported lazily."""
+    if architecture == "wav2vec2":
+        from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+        return Wav2Vec2Config, Wav2Vec2Model
+    if architecture == "hubert":
+        from transformers import HubertConfig, HubertModel
+
+        return HubertConfig, HubertModel
+    if architecture == "whisper":
+        from transformers import WhisperConfig
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        return WhisperConfig, WhisperEncoder
+    raise ValueError(f"models: unknown architecture {architecture!r}; expected one of {ARCHITECTURES}")
+
+
+def architecture_of(family_cfg: dict) -> str:
+    arch = family_cfg.get("architecture")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"models.<family>.architecture: {arch!r}; expected one of {ARCHITECTURES}")
+    return arch
+
+
+def architecture_of_model(model: torch.nn.Module) -> str:
+    """Architecture name of an instantiated backbone."""
+    model_type = getattr(model.config, "model_type", None)
+    if model_type in ARCHITECTURES:
+        return model_type
+    raise ValueError(f"not a registry model: config.model_type={model_type!r}")
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Run a block with torch's global RNG seeded, restoring the previous state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _attn(family_cfg: dict) -> str:
+    return family_cfg.get("attn_implementation", "sdpa")
+
+
+def build_config(family_cfg: dict):
+    """HF config of a randomly initialised family (``checkpoint: null``) from its ``init`` overrides."""
+    config_cls, _ = _classes(architecture_of(family_cfg))
+    init = dict(family_cfg.get("init") or {})
+    try:
+        config = config_cls(**init)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"models.<family>.init: {init} is not a valid {config_cls.__name__} ({err})") from err
+    _no_stochastic_layers(config)
+    return config
+
+
+def _no_stochastic_layers(config) -> None:
+    """Dropout, LayerDrop and SpecAugment off: features and brain-tuning are deterministic
+    (protocol.md 3, 'Train/eval mode'; DECISIONS.md 5 ``backbone_dropout: false``)."""
+    for key in ("mask_time_prob", "mask_feature_prob"):
+        if hasattr(config, key):
+            setattr(config, key, 0.0)
+    for key in ("layerdrop", "encoder_layerdrop"):
+        if hasattr(config, key):
+            setattr(config, key, 0.0)
+
+
+def _finish(model: torch.nn.Module, family_cfg: dict) -> torch.nn.Module:
+    layers = family_cfg.get("layers") or []
+    n = num_layers(model)
+    bad = [layer for layer in layers if not 0 <= int(layer) <= n]
+    if bad:
+        raise ValueError(f"models.<family>.layers: {bad} outside 0..{n} ({n} transformer layers)")
+    set_normalize(model, family_cfg.get("normalize", True))
+    model.eval()
+    return model
+
+
+def build_model(family_cfg: dict, seed: int | None = None) -> torch.nn.Module:
+    """The pretrained backbone of a family (eval mode).
+
+    Args:
+        family_cfg: ``config["models"][family]``.
+        seed: overrides ``init_seed`` for a random initialisation. Leave it ``None`` so that every
+            stage builds the same "pretrained" network; ignored when ``checkpoint`` is set.
+    """
+    arch = architecture_of(family_cfg)
+    config_cls, model_cls = _classes(arch)
+    checkpoint = family_cfg.get("checkpoint")
+    if checkpoint is None:
+        config = build_config(family_cfg)
+        init_seed = family_cfg.get("init_seed", 0) if seed is None else seed
+        with _seeded(init_seed):
+            model = model_cls._from_config(config, attn_implementation=_attn(family_cfg))
+        log.info("built %s with random init (seed %d, %.2fM parameters)", arch, init_seed, n_parameters(model) / 1e6)
+        return _finish(model, family_cfg)
+    return _finish(_from_pretrained(arch, str(checkpoint), family_cfg), family_cfg)
+
+
+def _from_pretrained(arch: str, source: str, family_cfg: dict) -> torch.nn.Module:
+    """Load a backbone from a hub id or a local directory.
+
+    Whisper: a directory saved from ``WhisperEncoder`` loads directly; anything else (a full
+    ``WhisperModel``/``WhisperForConditionalGeneration``, e.g. ``openai/whisper-small``) loads the
+    whole model and keeps its encoder. wav2vec2/HuBERT checkpoints of CTC or pretraining heads
+    load into the bare model (HF strips the ``wav2vec2.``/``hubert.`` prefix).
+    """
+    _, model_cls = _classes(arch)
+    kwargs: dict[str, Any] = {"attn_implementation": _attn(family_cfg)}
+    if arch == "whisper" and not _saved_architecture(source, "WhisperEncoder"):
+        from transformers import WhisperModel
+
+        full = WhisperModel.from_pretrained(source, **kwargs)
+        model = full.get_encoder()
+        _no_stochastic_layers(model.config)
+    else:
+        model = model_cls.from_pretrained(source, **kwargs)
+        _no_stochastic_layers(model.config)
+    log.info("loaded %s from %s (%.2fM parameters)", arch, source, n_parameters(model) / 1e6)
+    return model
+
+
+def _saved_architecture(source: str, name: str) -> bool:
+    config_json = Path(source) / "config.json"
+    if not config_json.exists():
+        return False
+    with open(config_json) as handle:
+        return name in (json.load(handle).get("architectures") or [])
+
+
+def load_model(family_cfg: dict, checkpoint_dir: str | Path | None = None, seed: int | None = None) -> torch.nn.Module:
+    """A fine-tuned backbone saved with ``save_pretrained`` (a braintuning ``model/`` directory), or,
+    with ``checkpoint_dir=None``, the family's pretrained model (:func:`build_model`)."""
+    if checkpoint_dir is None:
+        return build_model(family_cfg, seed=seed)
+    checkpoint_dir = Path(checkpoint_dir)
+    if checkpoint_dir.name == "model.safetensors":
+        checkpoint_dir = checkpoint_dir.parent
+    if not (checkpoint_dir / "config.json").exists():
+        raise FileNotFoundError(f"{checkpoint_dir}: not a save_pretrained directory (no config.json)")
+    arch = architecture_of(family_cfg)
+    with open(checkpoint_dir / "config.json") as handle:
+        saved_type = json.load(handle).get("model_type")
+    if saved_type != arch:
+        raise ValueError(f"{checkpoint_dir}/config.json: model_type {saved_type!r}, but the family is {arch!r}")
+    return _finish(_from_pretrained(arch, str(checkpoint_dir), family_cfg), family_cfg)
+
+
+def n_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def num_layers(model: torch.nn.Module) -> int:
+    """Number of transformer layers (hidden states run 0..num_layers)."""
+    config = model.config
+    return int(config.encoder_layers if architecture_of_model(model) == "whisper" else config.num_hidden_layers)
+
+
+def hidden_size(model: torch.nn.Module) -> int:
+    config = model.config
+    return int(config.d_model if architecture_of_model(model) == "whisper" else config.hidden_size)
+
+
+# --- input preprocessing ------------------------------------------------------------------
+
+
+def feature_extractor(family_cfg_or_model: dict | torch.nn.Module):
+    """The HF feature extractor of a family, built offline from defaults.
+
+    wav2vec2/HuBERT: ``Wav2Vec2FeatureExtractor`` (16 kHz, per-utterance zero-mean unit-variance
+    normalisation when ``normalize`` is true: each window is normalised on its own). Whisper:
+    ``WhisperFeatureExtractor`` whose ``chunk_length`` and ``feature_size`` match the encoder
+    (``2 * max_source_positions`` mel frames; 30 s for the real models).
+    """
+    if isinstance(family_cfg_or_model, torch.nn.Module):
+        model = family_cfg_or_model
+        arch = architecture_of_model(model)
+        config = model.config
+        normalize = bool(getattr(model, "_braintune_normalize", True))
+    else:
+        arch = architecture_of(family_cfg_or_model)
+        config = build_config(family_cfg_or_model) if family_cfg_or_model.get("checkpoint") is None else None
+        normalize = bool(family_cfg_or_model.get("normalize", True))
+        if config is None and arch == "whisper":
+            from transformers import WhisperConfig
+
+            config = WhisperConfig.from_pretrained(family_cfg_or_model["checkpoint"])
+    if arch == "whisper":
+        from transformers import WhisperFeatureExtractor
+
+        return WhisperFeatureExtractor(
+            feature_size=config.num_mel_bins, sampling_rate=SAMPLE_RATE, chunk_length=whisper_chunk_s(config)
+        )
+    from transformers import Wav2Vec2FeatureExtractor
+
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=normalize, return_attention_mask=False
+    )
+
+
+WHISPER_HOP = 160
+
+
+def whisper_chunk_s(config) -> int:
+    """Input length (seconds) of a Whisper encoder: ``2 * max_source_positions`` frames of 10 ms."""
+    samples = 2 * int(config.max_source_positions) * WHISPER_HOP
+    if samples % SAMPLE_RATE:
+        raise ValueError(
+            f"models.<family>.init.max_source_positions={config.max_source_positions}: the encoder input "
+            f"({2 * config.max_source_positions} mel frames) must be a whole number of seconds "
+            f"(a multiple of 50 positions)"
+        )
+    return samples // SAMPLE_RATE
+
+
+def set_normalize(model: torch.nn.Module, normalize: bool) -> torch.nn.Module:
+    """Record whether wav2vec2/HuBERT inputs are normalised per window (``normalize`` key)."""
+    model._braintune_normalize = bool(normalize)
+    return model
+
+
+def normalize_waveforms(audio: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Per-row zero-mean unit-variance, as ``Wav2Vec2FeatureExtractor(do_normalize=True)``."""
+    mean = audio.mean(dim=-1, keepdim=True)
+    var = audio.var(dim=-1, unbiased=False, keepdim=True)
+    return (audio - mean) / torch.sqrt(var + eps)
+
+
+def whisper_log_mel(model: torch.nn.Module, audio: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Log-mel input (B, n_mels, 2 * max_source_positions) of a batch of waveforms (B, L),
+    right-padded with zeros to the encoder's input length."""
+    extractor = _cached_extractor(model)
+    audio = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.shape[1] > extractor.n_samples:
+        raise ValueError(
+            f"Whisper input of {audio.shape[1] / SAMPLE_RATE:.2f} s is longer than the encoder's "
+            f"{extractor.chunk_length} s (2 x max_source_positions frames); use shorter windows"
+        )
+    padded = np.zeros((audio.shape[0], extractor.n_samples), dtype=np.float32)
+    padded[:, : audio.shape[1]] = audio
+    device = torch.device(device)
+    mel = extractor._torch_extract_fbank_features(padded, device=str(device))
+    return torch.as_tensor(mel, device=device, dtype=torch.float32)
+
+
+def _cached_extractor(model):
+    extractor = getattr(model, "_braintune_extractor", None)
+    if extractor is None:
+        extractor = feature_extractor(model)
+        model._braintune_extractor = extractor
+    return extractor
+
+
+def autocast(device: torch.device | str):
+    """bf16 autocast on CUDA; a no-op elsewhere (CPU runs stay float32 and bit-reproducible)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``compute.device``: cpu, cuda, or auto (cuda when available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("compute.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def encoder_forward(model: torch.nn.Module, audio: np.ndarray | torch.Tensor, layers: Sequence[int] | None = None) -> tuple[torch.Tensor, ...]:
+    """Hidden states of a batch of equal-length 16 kHz waveforms (B, L).
+
+    Returns the tuple ``(h_0, ..., h_N)`` of (B, frames, H) tensors in one scheme across families:
+    ``h_0`` = input to the first transformer layer, ``h_i`` = output of layer ``i``. With ``layers``
+    given, only those entries are returned (in that order). Gradients flow unless the caller
+    disables them; on CUDA the forward runs under bf16 autocast.
+    """
+    device = next(model.parameters()).device
+    arch = architecture_of_model(model)
+    if isinstance(audio, np.ndarray):
+        audio = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    if audio.ndim == 1:
+        audio = audio[None]
+    with autocast(device):
+        if arch == "whisper":
+            mel = whisper_log_mel(model, audio, device)
+            out = model(input_features=mel, output_hidden_states=True)
+        else:
+            values = audio.to(device=device, dtype=torch.float32)
+            if getattr(model, "_braintune_normalize", True):
+                values = normalize_waveforms(values)
+            out = model(input_values=values, output_hidden_states=True)
+    hidden = tuple(out.hidden_states)
+    if layers is None:
+        return hidden
+    return tuple(hidden[int(i)] for i in layers)
+
+
+# --- frame arithmetic -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Conv:
+    kernel: int
+    stride: int
+    padding: int = 0
+
+
+def _conv_stack(model_or_config) -> tuple[str, list[_Conv]]:
+    config = getattr(model_or_config, "config", model_or_config)
+    arch = config.model_type
+    if arch == "whisper":
+        return arch, [_Conv(k, s, p) for k, s, p in WHISPER_CONVS]
+    if arch in ("wav2vec2", "hubert"):
+        return arch, [_Conv(int(k), int(s)) for k, s in zip(config.conv_kernel, config.conv_stride)]
+    raise ValueError(f"not a registry model config: model_type={arch!r}")
+
+
+def n_frames(model_or_config, n_samples: int) -> int:
+    """Output frames of the convolutional front end for ``n_samples`` of audio.
+
+    wav2vec2/HuBERT: ``floor((L - k) / s) + 1`` per conv layer (49 frames per second for the
+    default stack: 499 for 10 s). Whisper: always ``max_source_positions`` (the input is padded).
+    """
+    arch, convs = _conv_stack(model_or_config)
+    config = getattr(model_or_config, "config", model_or_config)
+    if arch == "whisper":
+        return int(config.max_source_positions)
+    length = int(n_samples)
+    for conv in convs:
+        length = (length + 2 * conv.padding - conv.kernel) // conv.stride + 1
+        if length < 1:
+            raise ValueError(f"{n_samples} samples are too short for the {arch} front end")
+    return length
+
+
+def last_valid_frame(model_or_config, n_samples: int) -> int:
+    """Index of the last output frame that still sees the audio of an ``n_samples`` input.
+
+    wav2vec2/HuBERT: the last frame (``n_frames - 1``). Whisper (protocol.md 7.3): the mel frame
+    mask has ``ceil(L / 160)`` ones; pushing the index of its last one through conv1 (k3, s1, p1)
+    and conv2 (k3, s2, p1), output ``j`` covers inputs ``j*s - p .. j*s - p + k - 1``, so the last
+    output touching input ``i`` is ``floor((i + p) / s)``: 500 for 10 s, 805 for 16.1 s.
+    """
+    arch, convs = _conv_stack(model_or_config)
+    if arch != "whisper":
+        return n_frames(model_or_config, n_samples) - 1
+    config = getattr(model_or_config, "config", model_or_config)
+    last = math.ceil(int(n_samples) / WHISPER_HOP) - 1
+    if last < 0:
+        raise ValueError("Whisper input has no samples")
+    length = 2 * int(config.max_source_positions)
+    for conv in convs:
+        length = (length + 2 * conv.padding - conv.kernel) // conv.stride + 1
+        last = min((last + conv.padding) // conv.stride, length - 1)
+    return last
+
+
+# --- brain-tuning helpers -------------------------------------------------------------------
+
+
+def frozen_parameter_names(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters brain-tuning keeps frozen (DECISIONS.md 5)."""
+    prefixes = FROZEN_PREFIXES[architecture_of_model(model)]
+    return [name for name, _ in model.named_parameters() if name.startswith(prefixes)]
+
+
+def freeze_frontend(model: torch.nn.Module) -> list[str]:
+    """Set ``requires_grad=False`` on the front end (CNN feature encoder; Whisper conv1, conv2,
+    embed_positions); return the frozen names."""
+    names = set(frozen_parameter_names(model))
+    if not names:
+        raise RuntimeError(f"{type(model).__name__}: no front-end parameters found to freeze")
+    for name, param in model.named_parameters():
+        if name in names:
+            param.requires_grad_(False)
+    return sorted(names)
+
+
+def prepare_model(family_cfg: dict, checkpoint_dir: str | Path | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """:func:`load_model` moved to ``device``, in eval mode."""
+    model = load_model(family_cfg, checkpoint_dir)
+    return model.to(torch.device(device)).eval()
