@@ -114,3 +114,20 @@ def test_slurp_reader_first_recording(tmp_path):
     (audio / "audio-5-0.flac").unlink()
     with pytest.raises(datasets.DatasetMissingError, match="recordings missing"):
         datasets.read_slurp(tmp_path)
+
+
+def test_download_verification(tmp_path):
+    from braintune.downstream import download
+
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"braintune" * 100)
+    sha = download._digest(src, "sha256")
+    got = download.fetch(src.as_uri(), tmp_path / "out" / "a.bin", sha256=sha, size=900)
+    assert got.read_bytes() == src.read_bytes()
+    with pytest.raises(download.ChecksumError, match="sha256"):
+        download.fetch(src.as_uri(), tmp_path / "out" / "b.bin", sha256="0" * 64)
+    assert not (tmp_path / "out" / "b.bin").exists()  # nothing half-verified is left
+    with pytest.raises(download.ChecksumError, match="size"):
+        download.fetch(src.as_uri(), tmp_path / "out" / "c.bin", size=1)
+    pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha + "\nsize 900\n"
+    assert download.parse_lfs_pointer(pointer) == (sha, 900)

@@ -160,7 +160,6 @@ def test_ctc_finetuning_learns_a_toy_mapping():
         return m(batch[:, None]).transpose(1, 2)
 
     result = asr.finetune_ctc(model, forward, 16, [audio["a"], audio["b"]] * 4, ["a", "b"] * 4,
-                              [audio["a"], audio["b"]], ["a", "b"], steps=150, batch_size=2, lr=1e-2, seed=0,
-                              freeze_feature_encoder=False)
+                              [audio["a"], audio["b"]], ["a", "b"], steps=150, batch_size=2, lr=1e-2, seed=0)
     assert result["wer"] == 0.0 and result["accuracy"] == 1.0
     assert result["loss_curve"][-1] < result["loss_curve"][0]

@@ -1,6 +1,231 @@
-# Stage: downstream (see docs/artifacts.md). Owned by the downstream stage; filled in by its issue.
+# Stage: downstream (docs/artifacts.md; braintune.downstream). Paper 3.4.3, appendices B, D, E.
+#
+#   downstream_demo_data | downstream_download_<corpus>  ->  downstream_index
+#   -> downstream_features (one job per family x variant x owner: features of every corpus and word
+#      occurrence, cached as HDF5, and every probe task x layer)  +  downstream_asr (CTC fine-tuning)
+#   -> downstream_collect -> downstream_figures (figs 4, 9, 10, 11, 12)
+
+from braintune.downstream import run as dsrun
+
+DS = config.get("downstream") or {}
+DS_DATA = DS.get("datasets", {})
+DS_TASKS = list(DS.get("tasks", []))
+DS_CORPORA = dsrun.needed_corpora(DS_TASKS) if DS else []
+DS_DEMO = DS_DATA.get("source") == "demo"
+DS_PUBLIC = ("speech_commands", "crema_d", "slurp")
+
+
+def downstream_models():
+    """(family, variant, owner) of every evaluated checkpoint."""
+    wanted = DS.get("variants")
+    out = []
+    for family in families():
+        for variant in variants(family):
+            if wanted is not None and variant not in wanted:
+                continue
+            owners = sorted({owner(variant, s) for s in SUBJECTS})
+            out.extend((family, variant, o) for o in owners)
+    return out
+
+
+def downstream_asr_models():
+    asr = DS.get("asr", {})
+    if "asr" not in DS_TASKS:
+        return []
+    return [
+        m
+        for m in downstream_models()
+        if config["models"][m[0]]["architecture"] in asr.get("architectures", [])
+        and (asr.get("variants") is None or m[1] in asr["variants"])
+    ]
+
+
+def downstream_checkpoint(wildcards):
+    """The brain-tuning stage's saved model for every variant but `pretrained` (built from the config)."""
+    if wildcards.variant == "pretrained":
+        return []
+    return f"results/braintuning/{wildcards.family}/{wildcards.variant}/{wildcards.owner}/model"
+
+
+def downstream_corpus_ready(corpus):
+    """Marker proving a corpus is in place: generated (demo), downloaded, or user-supplied (TIMIT)."""
+    if DS_DEMO:
+        return f"{DS['demo']['root']}/.complete"
+    if corpus in DS_PUBLIC:
+        return f"{DS_DATA[corpus]['path']}/.complete"
+    return []
+
+
+DS_INDEX = {c: f"results/downstream/index/{c}.tsv" for c in DS_CORPORA}
+
+
+rule downstream_demo_data:
+    """Stand-ins of TIMIT, Speech Commands, CREMA-D, SLURP and the preference word corpus, written
+    with the synthesiser in each real corpus' layout (demo only)."""
+    output:
+        touch(f"{DS.get('demo', {}).get('root', 'resources/demo/downstream')}/.complete"),
+    params:
+        demo=DS.get("demo"),
+        seed=config["seed"],
+    log:
+        "logs/downstream_demo_data/demo.log",
+    benchmark:
+        "benchmarks/downstream_demo_data/demo.tsv"
+    script:
+        "../scripts/downstream_demo_data.py"
+
+
+for _corpus in DS_PUBLIC:
+
+    rule:
+        name:
+            f"downstream_download_{_corpus}"
+        output:
+            touch(f"{DS_DATA.get(_corpus, {}).get('path', 'resources/downstream/' + _corpus)}/.complete"),
+        params:
+            corpus=_corpus,
+            cfg=DS_DATA.get(_corpus),
+        log:
+            f"logs/downstream_download/{_corpus}.log",
+        benchmark:
+            f"benchmarks/downstream_download/{_corpus}.tsv"
+        resources:
+            downloads=1,
+        script:
+            "../scripts/downstream_download.py"
+
+
+localrules:
+    downstream_download_speech_commands,
+    downstream_download_crema_d,
+    downstream_download_slurp,
+
+
+rule downstream_index:
+    """Corpus indices (tidy TSV, standard speaker-disjoint splits), TIMIT's MFCC/FBANK targets and the
+    majority-class baselines."""
+    input:
+        [downstream_corpus_ready(c) for c in DS_CORPORA],
+    output:
+        index=list(DS_INDEX.values()),
+        targets="results/downstream/index/timit_targets.h5",
+        baselines="results/downstream/baselines.tsv",
+    params:
+        downstream=DS,
+        seed=config["seed"],
+    log:
+        "logs/downstream_index/index.log",
+    benchmark:
+        "benchmarks/downstream_index/index.tsv"
+    script:
+        "../scripts/downstream_index.py"
+
+
+rule downstream_features:
+    """Mean-pooled features of every corpus and word occurrence (HDF5), then every probe task x layer."""
+    input:
+        unpack(lambda w: {"checkpoint": downstream_checkpoint(w)} if downstream_checkpoint(w) else {}),
+        index=list(DS_INDEX.values()),
+        targets="results/downstream/index/timit_targets.h5",
+        segments="results/preference/segments.tsv",
+    output:
+        embeddings="results/downstream/embeddings/{family}/{variant}/{owner}.h5",
+        probes="results/downstream/probes/{family}/{variant}/{owner}.tsv",
+    params:
+        downstream=DS,
+        model=lambda w: config["models"][w.family],
+        seed=config["seed"],
+        corpora=DS_CORPORA,
+    threads: 1
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/downstream_features/{family}/{variant}/{owner}.log",
+    benchmark:
+        "benchmarks/downstream_features/{family}/{variant}/{owner}.tsv"
+    script:
+        "../scripts/downstream_features.py"
+
+
+rule downstream_asr:
+    """CTC fine-tuning of the whole model on TIMIT train; 1 - WER on TIMIT test."""
+    input:
+        unpack(lambda w: {"checkpoint": downstream_checkpoint(w)} if downstream_checkpoint(w) else {}),
+        timit="results/downstream/index/timit.tsv",
+    output:
+        scores="results/downstream/asr/{family}/{variant}/{owner}.tsv",
+        curve="results/downstream/asr/{family}/{variant}/{owner}.json",
+    params:
+        asr=DS.get("asr"),
+        model=lambda w: config["models"][w.family],
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=16000,
+        gpu=1 if config.get("compute", {}).get("device") == "cuda" else 0,
+    log:
+        "logs/downstream_asr/{family}/{variant}/{owner}.log",
+    benchmark:
+        "benchmarks/downstream_asr/{family}/{variant}/{owner}.tsv"
+    script:
+        "../scripts/downstream_asr.py"
+
+
+rule downstream_collect:
+    """All scores in one long table, per-(model, owner) layer means in a summary table."""
+    input:
+        probes=[f"results/downstream/probes/{f}/{v}/{o}.tsv" for f, v, o in downstream_models()],
+        asr=[f"results/downstream/asr/{f}/{v}/{o}.tsv" for f, v, o in downstream_asr_models()],
+        baselines="results/downstream/baselines.tsv",
+    output:
+        scores="results/downstream/scores.tsv",
+        summary="results/downstream/summary.tsv",
+    log:
+        "logs/downstream_collect/collect.log",
+    benchmark:
+        "benchmarks/downstream_collect/collect.tsv"
+    script:
+        "../scripts/downstream_collect.py"
+
+
+DS_FIGS = {
+    "fig4": "fig4.rst",
+    "fig9": "fig9.rst",
+    "fig10": "fig10.rst",
+    "fig11": "fig11.rst",
+    "fig12": "fig12.rst",
+}
+
+
+rule downstream_figures:
+    """Figures 4 (a-f), 9, 10, 11 and 12 of the paper from the tidy tables."""
+    input:
+        summary="results/downstream/summary.tsv",
+        baselines="results/downstream/baselines.tsv",
+    output:
+        **{
+            f"{name}_{ext}": report(f"results/figures/{name}.{ext}", caption=f"../report/{rst}", category="Downstream")
+            for name, rst in DS_FIGS.items()
+            for ext in ("pdf", "png")
+        },
+    params:
+        downstream=DS,
+        families=list(config.get("models") or {}),
+        n_train_stories=len(config["stories"]["braintuning_train"]),
+    log:
+        "logs/downstream_figures/figures.log",
+    benchmark:
+        "benchmarks/downstream_figures/figures.tsv"
+    script:
+        "../scripts/downstream_figures.py"
 
 
 def downstream_targets():
     """Final outputs of this stage that `rule all` requests."""
-    return []
+    if not DS or not downstream_models():
+        return []
+    return [
+        "results/downstream/scores.tsv",
+        "results/downstream/summary.tsv",
+        *[f"results/figures/{name}.{ext}" for name in DS_FIGS for ext in ("pdf", "png")],
+    ]

@@ -28,8 +28,6 @@ _KEEP = re.compile(r"[^a-z' ]+")
 #: ``forward(model, batch (B, S) float32 tensor) -> last hidden state (B, T, H)``.
 TrainForward = Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
 
-FROZEN_PREFIXES = ("feature_extractor", "conv1", "conv2", "embed_positions")
-
 
 def normalize_text(text: str) -> str:
     """Lower case, punctuation (but apostrophes) removed, single spaces."""
@@ -78,14 +76,18 @@ def _pad(audios: list[np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
 def finetune_ctc(model: torch.nn.Module, forward: TrainForward, hidden_size: int,
                  train_audio: list[np.ndarray], train_text: list[str],
                  test_audio: list[np.ndarray], test_text: list[str],
-                 steps: int, batch_size: int, lr: float, seed: int, freeze_feature_encoder: bool = True,
+                 steps: int, batch_size: int, lr: float, seed: int, frozen: Sequence[str] = (),
                  warmup_fraction: float = 0.1) -> dict:
-    """Fine-tune ``model`` with a CTC head; return WER, 1 - WER and the training curve."""
+    """Fine-tune ``model`` with a CTC head; return WER, 1 - WER and the training curve.
+
+    ``frozen``: parameter names kept fixed (the CNN feature encoder:
+    :func:`braintune.models.frozen_parameter_names`).
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     head = torch.nn.Linear(hidden_size, len(VOCAB))
     for name, param in model.named_parameters():
-        param.requires_grad_(not (freeze_feature_encoder and name.startswith(FROZEN_PREFIXES)))
+        param.requires_grad_(name not in frozen)
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr)
     warmup = max(1, int(warmup_fraction * steps))

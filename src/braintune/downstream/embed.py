@@ -16,7 +16,6 @@ Output HDF5 (``results/downstream/embeddings/{family}/{variant}/{owner}.h5``): o
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -30,20 +29,17 @@ from braintune.utils import atomic_output
 
 log = logging.getLogger("braintune.downstream.embed")
 
-#: ``forward(batch (B, S) float32 at 16 kHz) -> sequence of hidden states (B, T, H)``, index 0 = CNN output.
+#: ``forward(batch (B, S) float32 at 16 kHz) -> the requested layers' hidden states, each (B, T, H)``.
 Forward = Callable[[np.ndarray], Sequence[torch.Tensor]]
 
 
-def valid_frames(architecture: str, n_samples: int, n_frames: int) -> int:
-    """Frames of an encoder output that see audio (all, except Whisper's 30-s padding)."""
-    if architecture == "whisper":
-        return max(1, min(n_frames, math.ceil(n_samples / 320)))
-    return n_frames
-
-
 def pooled_features(forward: Forward, audios: Iterable[np.ndarray], layers: Sequence[int],
-                    architecture: str = "wav2vec2", batch_size: int = 8) -> np.ndarray:
-    """``(L, N, H)`` float32: per layer, the time average of each item's hidden states."""
+                    n_valid: Callable[[int], int] | None = None, batch_size: int = 8) -> np.ndarray:
+    """``(L, N, H)`` float32: per layer, the time average of each item's hidden states.
+
+    ``forward(batch)`` returns the hidden states of ``layers`` (in that order); ``n_valid(n_samples)``
+    gives how many leading frames see audio (default: all).
+    """
     audios = list(audios)
     out: list[np.ndarray | None] = [None] * len(audios)
     groups: dict[int, list[int]] = defaultdict(list)
@@ -55,10 +51,10 @@ def pooled_features(forward: Forward, audios: Iterable[np.ndarray], layers: Sequ
                 chunk = idx[start : start + batch_size]
                 batch = np.stack([audios[i] for i in chunk]).astype(np.float32)
                 hidden = forward(batch)
-                if max(layers) >= len(hidden):
-                    raise ValueError(f"layer {max(layers)} requested, the model returns {len(hidden)} hidden states")
-                n_valid = valid_frames(architecture, length, hidden[0].shape[1])
-                pooled = torch.stack([hidden[l][:, :n_valid].float().mean(dim=1) for l in layers])  # (L, B, H)
+                if len(hidden) != len(layers):
+                    raise ValueError(f"forward returned {len(hidden)} hidden states for {len(layers)} layers")
+                frames = hidden[0].shape[1] if n_valid is None else n_valid(length)
+                pooled = torch.stack([h[:, :frames].float().mean(dim=1) for h in hidden])  # (L, B, H)
                 for j, i in enumerate(chunk):
                     out[i] = pooled[:, j].cpu().numpy()
     return np.stack(out, axis=1).astype(np.float32)
@@ -80,6 +76,19 @@ def slice_segments(segments: pd.DataFrame, sample_rate: int, load) -> list[np.nd
             clip = np.pad(clip, (0, min_len - len(clip)))
         out.append(clip)
     return out
+
+
+def model_forward(model: torch.nn.Module, layers: Sequence[int]) -> tuple[Forward, Callable[[int], int]]:
+    """The registry's forward (:func:`braintune.models.encoder_forward`) and valid-frame count."""
+    from braintune import models
+
+    def forward(batch: np.ndarray):
+        return models.encoder_forward(model, batch, layers)
+
+    def n_valid(n_samples: int) -> int:
+        return models.last_valid_frame(model, n_samples) + 1
+
+    return forward, n_valid
 
 
 def write_embeddings(path: str | Path, corpora: dict[str, tuple[list[str], np.ndarray]], layers: Sequence[int],
