@@ -1,0 +1,11 @@
+"""Brain-tuning (paper 3.3; DECISIONS.md 4, 5) and its comparison models (paper 3.3.1, appendix D.2).
+
+- :mod:`.dataset`: (10-s audio window, response row) pairs, audio memory-mapped, windows cut per batch.
+- :mod:`.trainer`: mean-pooled backbone + linear head, frozen front end, MSE, two-lr Adam, schedule,
+  gradient accumulation, bf16 on CUDA, early stopping, resumable per-epoch state, training curve.
+- :mod:`.schedule`: the paper's per-step warm-up/linear decay and the reference's per-epoch schedule.
+- :mod:`.permute`: block derangement of responses (random brain-tuned).
+- :mod:`.targets`: BigSLM (Whisper decoder) and text-LM targets per response row.
+- :mod:`.stimulus`: self-supervised wav2vec2 training on the stimulus audio (stimulus-tuned).
+- :mod:`.variants`: variant names -> what is trained; :mod:`.run`: the stage's jobs.
+"""

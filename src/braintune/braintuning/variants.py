@@ -1,0 +1,110 @@
+"""What each trained variant is: its target kind, its training stories and whether it is per subject.
+
+Variant names (docs/artifacts.md): ``braintuned``, ``braintuned_n{K}`` (the first K training stories;
+paper appendix E.2, fig. 12), ``random`` (block-permuted responses), ``bigslm`` (Whisper-medium decoder
+targets), ``lmtuned_{name}`` (text-LM targets, e.g. ``lmtuned_gpt2``, ``lmtuned_llama``) and ``stimulus``
+(self-supervised wav2vec2 training on the stimulus audio, shared by all subjects). ``pretrained`` is not
+trained here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from braintune.config import ConfigError, is_shared_variant
+
+__all__ = ["VariantSpec", "parse_variant", "trained_variants", "STIMULUS_ARCHITECTURES"]
+
+#: Architectures whose self-supervised objective transformers implements with its pre-training head
+#: (``Wav2Vec2ForPreTraining``: contrastive + diversity loss). HuBERT's masked prediction of k-means
+#: cluster targets has no pre-training head in transformers and Whisper is supervised, so a
+#: ``stimulus`` variant is only defined for wav2vec2 families (paper D.2 trains it for Wav2Vec2.0 only).
+STIMULUS_ARCHITECTURES = ("wav2vec2",)
+
+_N_STORIES = re.compile(r"^braintuned_n(\d+)$")
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A trained variant.
+
+    Attributes:
+        name: the variant name.
+        target: ``responses`` (fMRI), ``permuted`` (block-permuted fMRI), or the name of a precomputed
+            target set (``bigslm``, ``lmtuned_gpt2``, ...), or ``stimulus`` (self-supervised, no targets).
+        n_train_stories: the first K training stories only (None = all).
+    """
+
+    name: str
+    target: str
+    n_train_stories: int | None = None
+
+    @property
+    def needs_subject(self) -> bool:
+        """Whether the targets are a subject's responses (else one target set for every subject)."""
+        return self.target in ("responses", "permuted")
+
+    @property
+    def precomputed(self) -> bool:
+        """Targets computed once per story by a target model (BigSLM or text LM)."""
+        return self.target not in ("responses", "permuted", "stimulus")
+
+    @property
+    def shared(self) -> bool:
+        return is_shared_variant(self.name)
+
+
+def parse_variant(variant: str) -> VariantSpec:
+    """The :class:`VariantSpec` of a trained variant name; ConfigError for unknown names."""
+    if variant == "braintuned":
+        return VariantSpec(variant, "responses")
+    match = _N_STORIES.match(variant)
+    if match:
+        k = int(match.group(1))
+        if k < 1:
+            raise ConfigError(f"variant '{variant}': the number of training stories must be >= 1")
+        return VariantSpec(variant, "responses", k)
+    if variant == "random":
+        return VariantSpec(variant, "permuted")
+    if variant == "bigslm" or variant.startswith("lmtuned_"):
+        return VariantSpec(variant, variant)
+    if variant == "stimulus":
+        return VariantSpec(variant, "stimulus")
+    raise ConfigError(
+        f"unknown variant '{variant}': expected braintuned, braintuned_n<K>, random, bigslm, lmtuned_<lm>, "
+        "stimulus or pretrained"
+    )
+
+
+def trained_variants(config: dict, family: str) -> list[VariantSpec]:
+    """The variants of ``family`` that this stage trains (every listed variant but ``pretrained``).
+
+    Raises ConfigError when a variant needs settings the ``braintuning`` section lacks (a target model for
+    ``bigslm``/``lmtuned_*``), asks for more training stories than configured, or asks for ``stimulus`` on
+    an architecture without a self-supervised pre-training head.
+    """
+    fam = config["models"][family]
+    specs = []
+    for name in fam.get("variants", ["pretrained"]):
+        if name == "pretrained":
+            continue
+        spec = parse_variant(name)
+        bt = config.get("braintuning") or {}
+        if spec.precomputed and spec.target not in (bt.get("targets") or {}):
+            raise ConfigError(
+                f"models.{family}.variants: '{name}' needs braintuning.targets.{name} (its target model)"
+            )
+        n_train = len(config["stories"]["braintuning_train"])
+        if spec.n_train_stories is not None and spec.n_train_stories > n_train:
+            raise ConfigError(
+                f"models.{family}.variants: '{name}' asks for {spec.n_train_stories} training stories, "
+                f"stories.braintuning_train has {n_train}"
+            )
+        if spec.target == "stimulus" and fam.get("architecture") not in STIMULUS_ARCHITECTURES:
+            raise ConfigError(
+                f"models.{family}.variants: 'stimulus' needs a self-supervised pre-training head; "
+                f"architecture '{fam.get('architecture')}' has none (supported: {list(STIMULUS_ARCHITECTURES)})"
+            )
+        specs.append(spec)
+    return specs
