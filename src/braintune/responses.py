@@ -37,7 +37,7 @@ def load_respdict(root: str | os.PathLike) -> dict[str, int]:
     return respdict
 
 
-def _read(path: Path, dataset: str, columns: np.ndarray | None = None) -> np.ndarray:
+def _read(path: Path, dataset: str, columns: np.ndarray | slice | None = None) -> np.ndarray:
     if not path.exists():
         raise FileNotFoundError(f"{path}: response file missing (a git-annex link without content?)")
     try:
@@ -48,7 +48,9 @@ def _read(path: Path, dataset: str, columns: np.ndarray | None = None) -> np.nda
             if columns is None:
                 out = data[...].astype(np.float32)
             else:
-                out = data[..., np.asarray(columns)].astype(np.float32)
+                # a slice reads one hyperslab (fast); an index array reads those columns
+                index = columns if isinstance(columns, slice) else np.asarray(columns)
+                out = data[..., index].astype(np.float32)
     except OSError as err:
         raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
     n_nan = int(np.isnan(out).sum())

@@ -1,0 +1,333 @@
+"""Fetch exactly the ds003020 files a configuration needs, over HTTPS from OpenNeuro's public S3 export.
+
+* :func:`download_plan` turns the config into the dataset paths a run needs (files, and folder prefixes
+  such as a subject's ``pycortex-db``), grouped into download jobs; :func:`resolve` checks them against
+  the manifest (:mod:`braintune.data.manifest`) and expands prefixes.
+* :func:`fetch` downloads a list of manifest entries: free disk space is checked first; a bounded pool
+  of threads streams files to ``<file>.part`` (resuming a partial file with an HTTP ``Range`` request),
+  retries network errors and 5xx/429 answers a bounded number of times with exponential backoff, shows
+  one tqdm bar over all bytes, and verifies size and MD5 before moving each file into place. A failed
+  check removes the partial file and fails naming the path, the expected and the received value; a
+  404 fails at once naming the path and the URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from tqdm import tqdm
+
+from braintune import config as btconfig
+from braintune.data.manifest import Entry
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched or failed verification; the message names it."""
+
+
+# --- what a configuration needs -------------------------------------------------------------
+
+
+def download_plan(config: dict) -> dict[str, list[str]]:
+    """Download jobs of a configuration: ``{job name: [dataset paths]}``.
+
+    A path ending in ``/`` is a folder prefix (every manifest file under it). Jobs: ``stimuli`` (the
+    WAVs), ``transcripts`` (TextGrids and respdict.json), ``responses_{subject}`` (the subject's stories,
+    missing ones handled by :func:`braintune.preprocess.available_stories`), ``pycortex_{subject}``
+    (its pycortex-db folder) and, when ``preprocess.regions.source`` is ``glasser``,
+    ``freesurfer_{subject}`` (the two ``sphere.reg`` surfaces the Glasser transfer reads).
+    """
+    from braintune.preprocess import available_stories, response_relpath
+
+    stories = btconfig.all_stories(config)
+    plan = {
+        "stimuli": [f"stimuli/{s}.wav" for s in stories],
+        "transcripts": [f"derivative/TextGrids/{s}.TextGrid" for s in stories] + ["derivative/respdict.json"],
+    }
+    regions = (config.get("preprocess") or {}).get("regions") or {}
+    for subject in config["dataset"]["subjects"]:
+        plan[f"responses_{subject}"] = [response_relpath(subject, s) for s in available_stories(config, subject, "all")]
+        plan[f"pycortex_{subject}"] = [f"derivative/pycortex-db/{subject}/"]
+        if regions.get("source") == "glasser":
+            plan[f"freesurfer_{subject}"] = [
+                f"derivative/freesurfer_subjdir/{subject}/surf/{hemi}.sphere.reg" for hemi in ("lh", "rh")
+            ]
+    return plan
+
+
+def resolve(paths: list[str], manifest: dict[str, Entry], exclude: tuple[str, ...] = ()) -> list[Entry]:
+    """Manifest entries of ``paths`` (prefixes ending in ``/`` expanded, ``exclude`` substrings dropped).
+
+    Raises:
+        DownloadError: naming every path that is not in the dataset.
+    """
+    out, missing = [], []
+    for path in paths:
+        if path.endswith("/"):
+            found = [e for p, e in sorted(manifest.items()) if p.startswith(path) and not any(x in p for x in exclude)]
+            if not found:
+                missing.append(path)
+            out.extend(found)
+        elif path in manifest:
+            out.append(manifest[path])
+        else:
+            missing.append(path)
+    if missing:
+        raise DownloadError(
+            f"{len(missing)} needed paths are not in the dataset manifest: {missing[:10]}"
+            + (" ..." if len(missing) > 10 else "")
+            + " (a story missing for a subject? see dataset.missing_story and download.known_missing)"
+        )
+    return out
+
+
+def plan_summary(plan: dict[str, list[str]], manifest: dict[str, Entry] | None, root: str | os.PathLike, exclude=()) -> str:
+    """One line per job and a total: number of files and bytes (and how much is already present)."""
+    lines = []
+    total = present = n_files = 0
+    for job, paths in plan.items():
+        if manifest is None:
+            lines.append(f"  {job}: {len(paths)} paths")
+            continue
+        try:
+            entries = resolve(paths, manifest, exclude)
+        except DownloadError as err:
+            lines.append(f"  {job}: {err}")
+            continue
+        size = sum(e.size for e in entries)
+        have = sum(e.size for e in entries if _complete(Path(root) / e.path, e))
+        total, present, n_files = total + size, present + have, n_files + len(entries)
+        lines.append(f"  {job}: {len(entries)} files, {size / 1e9:.2f} GB")
+    if manifest is None:
+        head = "ds003020 download plan (sizes unknown until the manifest is fetched: rule download_manifest):"
+    else:
+        head = (f"ds003020 download plan: {n_files} files, {total / 1e9:.2f} GB in total, "
+                f"{(total - present) / 1e9:.2f} GB still to fetch:")
+    return "\n".join([head, *lines])
+
+
+# --- fetching -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """Network behaviour of :func:`fetch` (the ``download`` section of the config)."""
+
+    base_url: str
+    max_parallel: int = 4
+    retries: int = 5
+    backoff_s: float = 2.0
+    timeout_s: float = 60.0
+    min_free_gb: float = 1.0
+    chunk_bytes: int = CHUNK
+
+    @classmethod
+    def from_config(cls, download: dict) -> "FetchOptions":
+        return cls(
+            base_url=download["base_url"],
+            max_parallel=int(download.get("max_parallel", 4)),
+            retries=int(download.get("retries", 5)),
+            backoff_s=float(download.get("backoff_s", 2.0)),
+            timeout_s=float(download.get("timeout_s", 60.0)),
+            min_free_gb=float(download.get("min_free_gb", 1.0)),
+        )
+
+
+def _complete(dest: Path, entry: Entry) -> bool:
+    """A file already in place with the right size (its MD5 was checked when it was moved there)."""
+    return dest.is_file() and dest.stat().st_size == entry.size
+
+
+def _md5(path: Path, chunk: int) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def url_of(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def check_disk_space(root: Path, needed: int, min_free_gb: float) -> None:
+    """Fail before any transfer when ``root``'s filesystem cannot hold ``needed`` bytes plus the margin."""
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    margin = int(min_free_gb * 1e9)
+    if needed + margin > free:
+        raise DownloadError(
+            f"not enough disk space under {root}: {needed / 1e9:.2f} GB to fetch plus "
+            f"download.min_free_gb={min_free_gb} GB, but {free / 1e9:.2f} GB free"
+        )
+
+
+def _transfer(url: str, part: Path, size: int | None, label: str, options: FetchOptions,
+              session: requests.Session, progress=None) -> None:
+    """Stream ``url`` into ``part`` until it holds ``size`` bytes (or the whole body when size is None).
+
+    Resumes an existing ``part`` with a Range request; network errors, truncated bodies and 5xx/429
+    answers are retried ``options.retries`` times with exponential backoff.
+    """
+    attempt = 0
+    while True:
+        have = part.stat().st_size if part.exists() else 0
+        if size is not None and have > size:  # stale partial of another version
+            part.unlink()
+            have = 0
+        if size is not None and have == size:
+            return
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            with session.get(url, headers=headers, stream=True, timeout=options.timeout_s) as response:
+                if response.status_code == 404:
+                    raise DownloadError(f"{label}: HTTP 404 Not Found at {url} (not in the dataset export?)")
+                if response.status_code == 416 and have:  # range beyond the end: restart cleanly
+                    part.unlink()
+                    continue
+                if response.status_code in RETRY_STATUS:
+                    raise requests.HTTPError(f"HTTP {response.status_code}", response=response)
+                if response.status_code not in (200, 206):
+                    raise DownloadError(f"{label}: HTTP {response.status_code} {response.reason} at {url}")
+                resumed = bool(have) and response.status_code == 206
+                if have and not resumed and progress is not None:
+                    progress.update(-have)  # the server ignored Range: start over
+                with open(part, "ab" if resumed else "wb") as handle:
+                    for block in response.iter_content(options.chunk_bytes):
+                        handle.write(block)
+                        if progress is not None:
+                            progress.update(len(block))
+            got = part.stat().st_size
+            if size is None or got >= size:
+                return
+            raise requests.ConnectionError(f"transfer ended at {got} of {size} bytes")
+        except (requests.ConnectionError, requests.Timeout, requests.HTTPError,
+                requests.exceptions.ChunkedEncodingError) as err:
+            attempt += 1
+            if attempt > options.retries:
+                raise DownloadError(f"{label}: giving up after {options.retries} retries at {url}: {err}") from err
+            wait = options.backoff_s * 2 ** (attempt - 1)
+            log.warning("%s: %s; retry %d/%d in %.1f s (resuming at byte %d)", label, err, attempt,
+                        options.retries, wait, part.stat().st_size if part.exists() else 0)
+            time.sleep(wait)
+
+
+def _verify_and_place(part: Path, dest: Path, label: str, size: int | None, md5: str | None, chunk: int) -> Path:
+    """Check size and MD5 of ``part``; move it to ``dest``, or remove it and fail naming both values."""
+    got = part.stat().st_size
+    if size is not None and got != size:
+        part.unlink()
+        raise DownloadError(f"{label}: size check failed: expected {size} bytes, received {got}")
+    if md5:
+        digest = _md5(part, chunk)
+        if digest != md5:
+            part.unlink()
+            raise DownloadError(f"{label}: MD5 check failed: expected {md5}, received {digest}")
+    os.replace(part, dest)
+    return dest
+
+
+def fetch_one(entry: Entry, root: Path, options: FetchOptions, session: requests.Session, progress=None) -> Path:
+    """Download one manifest file (resuming ``.part``), verify size and MD5, move it into place.
+
+    Raises:
+        DownloadError: naming the path (and URL, expected and received values).
+    """
+    dest = root / entry.path
+    if _complete(dest, entry):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    _transfer(url_of(options.base_url, entry.path), part, entry.size, entry.path, options, session, progress)
+    return _verify_and_place(part, dest, entry.path, entry.size, entry.md5, options.chunk_bytes)
+
+
+def fetch_urls(targets: dict[str, str | os.PathLike], options: FetchOptions, md5: dict[str, str] | None = None) -> None:
+    """Download ``{url: destination}`` files not described by the manifest (the atlas), with the same
+    retries; an MD5 given for a destination's file name is checked."""
+    md5 = md5 or {}
+    with requests.Session() as session:
+        for url, dest in targets.items():
+            dest = Path(dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            part = dest.with_name(dest.name + ".part")
+            _transfer(url, part, None, str(dest), options, session)
+            _verify_and_place(part, dest, str(dest), None, md5.get(dest.name), options.chunk_bytes)
+            log.info("%s <- %s (%d bytes)", dest, url, dest.stat().st_size)
+
+
+def fetch(
+    entries: list[Entry],
+    root: str | os.PathLike,
+    options: FetchOptions,
+    staging: str | os.PathLike | None = None,
+    show_progress: bool = True,
+) -> list[Path]:
+    """Download ``entries`` under ``root`` with at most ``options.max_parallel`` transfers at once.
+
+    Files already in place (right size) are skipped. With ``staging``, files are fetched (and verified)
+    there and moved under ``root`` only when every file of the call succeeded: a failed Snakemake job
+    deletes its outputs, and staging keeps the verified files (and partial ones) for the rerun.
+    Every error is collected and raised together.
+    """
+    root = Path(root)
+    stage = Path(staging) if staging is not None else root
+    todo = [e for e in entries if not _complete(root / e.path, e)]
+    fetch_todo = [e for e in todo if not _complete(stage / e.path, e)]
+    partial = sum(
+        min((stage / (e.path + ".part")).stat().st_size, e.size) for e in fetch_todo if (stage / (e.path + ".part")).exists()
+    )
+    needed = sum(e.size for e in fetch_todo) - partial
+    log.info("%d of %d files to fetch, %.3f GB (%d bytes already partial)", len(fetch_todo), len(entries), needed / 1e9, partial)
+    if fetch_todo:
+        check_disk_space(root, needed, options.min_free_gb)
+        _fetch_all(fetch_todo, stage, options, partial, show_progress)
+    if stage != root:
+        for e in todo:
+            (root / e.path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / e.path, root / e.path)
+    return [root / e.path for e in entries]
+
+
+def _fetch_all(todo: list[Entry], root: Path, options: FetchOptions, partial: int, show_progress: bool) -> None:
+    lock = threading.Lock()
+    bar = tqdm(total=sum(e.size for e in todo), initial=partial, unit="B", unit_scale=True,
+               desc="ds003020", disable=not show_progress, mininterval=1.0)
+
+    class _Progress:
+        def update(self, n):
+            with lock:
+                bar.update(n)
+
+    errors = []
+    with requests.Session() as session:
+        adapter = requests.adapters.HTTPAdapter(pool_connections=options.max_parallel, pool_maxsize=options.max_parallel)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        with ThreadPoolExecutor(max_workers=max(1, options.max_parallel)) as pool:
+            futures = {pool.submit(fetch_one, e, root, options, session, _Progress()): e for e in todo}
+            for future in as_completed(futures):
+                try:
+                    future.result()
+                except DownloadError as err:
+                    log.error("%s", err)
+                    errors.append(str(err))
+    bar.close()
+    if errors:
+        raise DownloadError(f"{len(errors)} of {len(todo)} downloads failed:\n  " + "\n  ".join(errors))

@@ -1,0 +1,173 @@
+"""Noise ceiling of the test story: cc_max (Schoppe et al. 2016) from individual repeats.
+
+protocol.md 1.3 (the reference's ``spe_and_cc_norm``), per voxel, with N repeats Y_r (T x V), variances
+over time with ddof = 1, ybar the mean over repeats:
+
+* TP (total power) = 1 when ``data_norm`` (repeats z-scored, the reference), else mean_r var(Y_r);
+* SP (signal power) = (N var(ybar) - TP) / (N - 1);
+* cc_max = 1 / sqrt(1 + (1/N) (TP/SP - 1)), NaN (and inf, SP <= 0) -> 0.
+
+cc_max is the highest Pearson correlation any prediction can reach with the N-repeat mean, so
+alignment normalises rho_v / NC_v (DECISIONS.md 7). Computed in float64 over voxel chunks so that a
+subject's (10, 291, 95k) repeats are never in memory at once. :func:`pearson_columns` is the column-wise
+correlation every stage uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from braintune.responses import read_repeats
+from braintune.utils import atomic_output
+
+log = logging.getLogger(__name__)
+
+
+def cc_max(repeats: np.ndarray, data_norm: bool = True) -> np.ndarray:
+    """Schoppe cc_max per column of ``repeats`` (N, T, V); float64 (V,), NaN/inf -> 0.
+
+    Raises:
+        ValueError: when fewer than 2 repeats or 2 time points are given.
+    """
+    y = np.asarray(repeats, dtype=np.float64)
+    if y.ndim == 2:
+        y = y[:, :, None]
+    if y.ndim != 3:
+        raise ValueError(f"repeats must be (N, T, V), got shape {np.shape(repeats)}")
+    n, t = y.shape[:2]
+    if n < 2 or t < 2:
+        raise ValueError(f"cc_max needs at least 2 repeats and 2 time points, got {n} x {t}")
+    mean_var = y.mean(axis=0).var(axis=0, ddof=1)
+    tp = np.ones_like(mean_var) if data_norm else y.var(axis=1, ddof=1).mean(axis=0)
+    sp = (n * mean_var - tp) / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 / np.sqrt(1.0 + (tp / sp - 1.0) / n)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each column of ``a`` with the same column of ``b`` (T, V) -> (V,).
+
+    Accumulates in float64; a constant column gives 0 (not NaN).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"pearson_columns: shapes differ, {a.shape} vs {b.shape}")
+    if a.ndim == 1:
+        a, b = a[:, None], b[:, None]
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (a * b).sum(axis=0) / denom
+    return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def nc_row_slice(n_rows: int, nc_rows: str, test_trim: int) -> slice:
+    """Rows of the test story the noise ceiling uses: ``all`` or ``trimmed`` (``[test_trim:]``, the rows
+    that alignment scores)."""
+    if nc_rows == "all":
+        return slice(0, n_rows)
+    if nc_rows == "trimmed":
+        if test_trim >= n_rows - 1:
+            raise ValueError(f"timing.test_trim={test_trim} leaves fewer than 2 of the {n_rows} test rows")
+        return slice(test_trim, n_rows)
+    raise ValueError(f"preprocess.nc_rows must be 'all' or 'trimmed', got {nc_rows!r}")
+
+
+def noise_ceiling_from_file(
+    path: str | os.PathLike,
+    rows: slice | None = None,
+    data_norm: bool = True,
+    chunk_voxels: int = 8192,
+) -> tuple[np.ndarray, int]:
+    """cc_max of every voxel of a test-story hf5 (``individual_repeats``), streamed over voxel chunks.
+
+    Returns ``(nc float32 (V,), n_repeats)``.
+    """
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as handle:
+            if "individual_repeats" not in handle:
+                raise KeyError(f"{path}: no dataset 'individual_repeats' (found {sorted(handle.keys())})")
+            n_rep, n_rows, n_vox = handle["individual_repeats"].shape
+    except OSError as err:
+        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
+    rows = slice(0, n_rows) if rows is None else rows
+    out = np.empty(n_vox, dtype=np.float32)
+    for start in range(0, n_vox, chunk_voxels):
+        stop = min(start + chunk_voxels, n_vox)
+        block = read_repeats(path, columns=slice(start, stop))[:, rows, :]
+        out[start:stop] = cc_max(block, data_norm=data_norm)
+    return out, int(n_rep)
+
+
+def load_override(path: str | os.PathLike, n_voxels: int) -> np.ndarray:
+    """A published noise-ceiling ``.npy`` (1-D, one value per voxel), checked against the responses."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"preprocess.nc_override: {path} does not exist")
+    values = np.load(path)
+    if values.ndim != 1 or values.shape[0] != n_voxels:
+        raise ValueError(f"preprocess.nc_override: {path} has shape {values.shape}, expected ({n_voxels},) (the response voxels)")
+    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+        raise ValueError(f"preprocess.nc_override: {path} must hold finite values in [0, 1]")
+    return values.astype(np.float32)
+
+
+def write_noise_ceiling(
+    test_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    threshold: float,
+    nc_rows: str,
+    test_trim: int,
+    data_norm: bool = True,
+    override: str | os.PathLike | None = None,
+    chunk_voxels: int = 8192,
+) -> np.ndarray:
+    """Compute (or take the published override of) a subject's NC and write ``noise_ceiling.h5``.
+
+    Datasets ``nc`` float32 (V,) and ``mask`` bool (V,) = nc > threshold; attrs ``n_repeats``,
+    ``threshold``, ``source`` (``cc_max`` or the override path), ``rows``, ``data_norm``.
+    When an override is given the computed cc_max is still stored as ``nc_computed`` for comparison.
+    """
+    test_path = Path(test_path)
+    with h5py.File(test_path, "r") as handle:
+        n_rows = int(handle["individual_repeats"].shape[1]) if "individual_repeats" in handle else 0
+    if not n_rows:
+        raise KeyError(f"{test_path}: no dataset 'individual_repeats' (the test story must hold its repeats)")
+    rows = nc_row_slice(n_rows, nc_rows, test_trim)
+    computed, n_rep = noise_ceiling_from_file(test_path, rows, data_norm, chunk_voxels)
+    source = "cc_max"
+    nc = computed
+    if override:
+        nc = load_override(override, computed.shape[0])
+        source = str(override)
+        log.info("%s: using the published noise ceiling %s (r with computed = %.3f)", test_path, override, float(pearson_columns(nc, computed)[0]))
+    mask = nc > threshold
+    with atomic_output(out_path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            handle.create_dataset("nc", data=nc.astype(np.float32))
+            handle.create_dataset("mask", data=mask)
+            if override:
+                handle.create_dataset("nc_computed", data=computed)
+            handle.attrs.update(
+                n_repeats=n_rep,
+                threshold=float(threshold),
+                source=source,
+                rows=f"{rows.start}:{rows.stop}",
+                nc_rows=nc_rows,
+                data_norm=bool(data_norm),
+                test_file=str(test_path),
+            )
+    log.info(
+        "%s: NC from %d repeats over rows %d:%d: median %.3f, max %.3f, %d of %d voxels > %.2f",
+        test_path, n_rep, rows.start, rows.stop, float(np.median(nc)), float(nc.max()), int(mask.sum()), nc.shape[0], threshold,
+    )
+    return nc
