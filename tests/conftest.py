@@ -17,3 +17,55 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 from braintune.utils import set_cache_dirs  # noqa: E402
 
 set_cache_dirs(REPO / "tmp" / ".cache")
+
+import copy  # noqa: E402
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+#: pycortex filestore (writable copy of S1) shared by every test session; masks and region volumes
+#: are cached there, so only the first session pays for them.
+TEST_FILESTORE = REPO / "tmp" / ".cache" / "pycortex-db"
+
+
+def tiny_config(root, seed: int = 0) -> dict:
+    """The demo config shrunk for tests: 2 subjects, 4 stories (incl. the test story), ~30-50 s of
+    speech each, every 50th voxel of S1's thin mask (745 voxels), 4 repeats, test_trim 5."""
+    with open(REPO / "config" / "config.yaml") as handle:
+        config = yaml.safe_load(handle)
+    config = copy.deepcopy(config)
+    root = str(root)
+    config["dataset"].update(root=f"{root}/ds003020", subjects=["UTS01", "UTS02"])
+    config["stories"].update(
+        braintuning_train=["souls", "howtodraw"],
+        braintuning_val=["stagefright"],
+        alignment_train=["souls", "howtodraw", "stagefright"],
+        lowlevel_train=None,
+        test="wheretheressmoke",
+    )
+    config["timing"]["test_trim"] = 5
+    config["demo"].update(
+        seed=seed,
+        ground_truth=f"{root}/ground_truth.h5",
+        pycortex_filestore=str(TEST_FILESTORE),
+        story_duration_s=[30, 36],
+        test_story_duration_s=50,
+        n_repeats=4,
+        voxel_stride=50,
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A very small generated ds003020 miniature: ``(dataset_root: Path, config: dict)``.
+
+    Same layout and formats as the real dataset (``config["dataset"]["root"]`` is the root,
+    ``config["demo"]["ground_truth"]`` the ground truth). See :func:`tiny_config` for its size.
+    """
+    from braintune.data.demo import generate
+
+    base = tmp_path_factory.mktemp("tiny_demo")
+    config = tiny_config(base)
+    generate(config)
+    return Path(config["dataset"]["root"]), config

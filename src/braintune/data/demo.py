@@ -1,0 +1,468 @@
+"""The generated miniature of ds003020: same paths, file formats and dtypes, synthetic content.
+
+:func:`generate` writes, under the dataset root (``config["dataset"]["root"]``)::
+
+    stimuli/{story}.wav                                  44.1 kHz, 2 channels, int16
+    derivative/TextGrids/{story}.TextGrid                Praat; tier 0 phones (ARPAbet + stress), tier 1 words
+    derivative/respdict.json                             {story: n_TRs}
+    derivative/preprocessed_data/{subject}/{story}.hf5   data float64 (respdict-20, V);
+                                                         test story also individual_repeats (R, respdict-20, V)
+
+and the ground truth (``resources/demo/ground_truth.h5``, see docs/artifacts.md).
+
+Everything is a deterministic function of the config (``demo``, ``dataset``, ``stories``, ``timing``):
+each story depends only on its name and ``demo.seed``, each subject only on its name and the seed.
+
+Stimuli
+    Story text is generated from templates over a vocabulary of 160 content words in 8 semantic
+    groups (:mod:`braintune.data.demo_text`), one topic mixture per paragraph. espeak-ng speaks
+    it (:mod:`braintune.data.synth`) with a voice, rate and pitch drawn per story; words and phones
+    are espeak's own timings. The audio starts after a short silence and is padded so that it covers
+    the story's TR grid exactly (protocol.md 2.1: the audio spans ``(respdict - 5) * tr_s - sound_start_s``
+    seconds; ``respdict`` is the smallest count whose grid covers the speech). Pauses become ``sp``
+    (or ``br`` for some long ones) in both tiers, as in the real TextGrids.
+
+Generative model of the responses (per subject s, voxel v, story, TR row t)
+    1. Drivers on a 0.1 s grid from -``sound_start_s`` to the end of the audio:
+       - auditory: log power of the audio in ``n_bands`` log-spaced bands between 100 Hz and 8 kHz;
+       - semantic: each content word's ``semantic_dim``-d vector (its group's prototype plus
+         ``within_group_sd`` noise) as a boxcar over the word's interval; function words 0.
+    2. Each driver is convolved with the SPM canonical haemodynamic response (double gamma:
+       gamma(6) - gamma(16)/6, 1 s dispersion), sampled at the centres of the response rows
+       (:class:`braintune.timing.TRGrid`), and z-scored within the story.
+    3. Planted regions (from S1's overlays, :mod:`braintune.data.demo_cortex`), dilated per subject by
+       ``region_dilation_voxels``: ``auditory`` (AC), ``language_temporal`` (superior temporal sulcus),
+       ``language_frontal`` (Broca, sPMv). Membership m_r(v) = exp(-d_r(v)^2 / (2 halo^2)) with
+       d_r the distance in voxels to region r (1 inside, 0 beyond 3 halo).
+    4. Weights: w_aud(v) = (m_aud + 0.15) * |N(0, 1)| per band, w_sem(v) = (m_lang + 0.15) * N(0, 1)
+       per semantic dimension, with m_lang = max(m_temporal, m_frontal). Signal z_v = X_aud w_aud +
+       X_sem w_sem, normalised to unit variance within each story.
+    5. True noise ceiling c_v: background c = ``nc_background_max`` * u1 (0 for the
+       ``zero_nc_fraction`` of background voxels with the lowest u2), regions
+       c = lo + (hi - lo) * u3 over ``nc_region`` = [lo, hi]; c_v = max(c_bg, m_aud c_reg, m_lang c_reg).
+       u1, u2, u3 are spatially smooth uniform fields (Gaussian-smoothed noise, sigma 2 voxels).
+    6. Signal power SP_v from c_v and the repeat count N (protocol.md 1.3, Schoppe et al.):
+       c = 1 / sqrt(1 + (1/SP - 1) / N)  <=>  SP = 1 / (1 + N (1/c^2 - 1)).
+       One presentation: y = sqrt(SP) z + sqrt(1 - SP) e, e ~ N(0, 1) i.i.d., then z-scored over
+       time (ds003020's preprocessed runs are z-scored). Training stories are one presentation; the
+       test story has N presentations with independent noise (``individual_repeats``) and
+       ``data`` = their mean. The stored true ceiling is c_v, the cc_max these responses imply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from scipy import ndimage, signal, stats
+
+from braintune.config import all_stories
+from braintune.timing import RESPDICT_PAD, TRGrid
+from braintune.utils import atomic_output, stable_hash
+
+from . import demo_cortex, demo_text
+from .demo_layout import dataset_files
+from .synth import SAMPLE_RATE, Utterance, synthesize_many
+
+log = logging.getLogger(__name__)
+
+WAV_RATE = 44100
+FINE_DT = 0.1
+REGIONS = ("auditory", "language_temporal", "language_frontal")
+_BACKGROUND_WEIGHT = 0.15
+
+
+# --- stories -----------------------------------------------------------------------------------
+
+
+def _story_rng(seed: int, story: str, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, zlib.crc32(story.encode())])
+
+
+def _subject_rng(seed: int, subject: str, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, zlib.crc32(subject.encode())])
+
+
+@dataclass
+class Story:
+    name: str
+    text: str
+    voice: str
+    rate: int
+    pitch: int
+    lead_in_s: float
+    utterance: Utterance
+    n_respdict: int
+    duration_s: float  # of the padded audio
+
+    @property
+    def words(self) -> list[tuple[float, float, str]]:
+        return [(s + self.lead_in_s, e + self.lead_in_s, w) for s, e, w in self.utterance.words]
+
+    @property
+    def phones(self) -> list[tuple[float, float, str]]:
+        return [(s + self.lead_in_s, e + self.lead_in_s, p) for s, e, p in self.utterance.phones]
+
+
+def make_story(name: str, config: dict) -> Story:
+    """Text, voice and speech of one story, and its TR count (deterministic in name and seed)."""
+    demo, timing = config["demo"], config["timing"]
+    rng = _story_rng(demo["seed"], name, 1)
+    is_test = name == config["stories"]["test"]
+    lo, hi = demo["story_duration_s"]
+    target = float(demo["test_story_duration_s"]) if is_test else float(rng.uniform(lo, hi))
+    voice = str(demo["voices"][int(rng.integers(len(demo["voices"])))])
+    rate = int(rng.integers(demo["rate_wpm"][0], demo["rate_wpm"][1] + 1))
+    pitch = int(rng.integers(demo["pitch"][0], demo["pitch"][1] + 1))
+    lead_in = float(rng.uniform(*demo["lead_in_s"]))
+    # espeak speaks ~1.2x the nominal rate on these short words (pauses included); one correction
+    # pass brings the speech within 5% of the target. The same text seed gives the same opening.
+    text_seed = int(rng.integers(2**32))
+    n_words = max(8, int(round(target * rate / 60.0 * 1.2)))
+    for _ in range(2):
+        text = demo_text.story_text(np.random.default_rng(text_seed), n_words, demo["topic_concentration"],
+                                    demo["sentences_per_topic"])
+        (utt,) = synthesize_many([dict(text=text, voice=voice, rate=rate, pitch=pitch)])
+        if abs(utt.duration - target) <= 0.05 * target:
+            break
+        n_words = max(8, int(round(n_words * target / max(utt.duration, 1.0))))
+    speech_end = lead_in + utt.duration
+    tr, start = float(timing["tr_s"]), float(timing["sound_start_s"])
+    # smallest respdict whose grid ((respdict - 5) TRs from -sound_start) covers the speech
+    n_respdict = int(np.ceil((speech_end + start) / tr - 1e-9)) + RESPDICT_PAD
+    duration = (n_respdict - RESPDICT_PAD) * tr - start
+    grid = TRGrid.from_config(n_respdict, timing)
+    if grid.n_rows < 1:
+        raise ValueError(
+            f"demo story '{name}': {utt.duration:.1f} s of speech give {grid.n_rows} response rows; "
+            f"raise demo.story_duration_s / demo.test_story_duration_s"
+        )
+    return Story(name, text, voice, rate, pitch, lead_in, utt, n_respdict, duration)
+
+
+def story_audio(story: Story, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The padded story audio (float32 mono) at ``rate`` (espeak's 22.05 kHz or resampled)."""
+    n = int(round(story.duration_s * SAMPLE_RATE))
+    out = np.zeros(n, dtype=np.float32)
+    start = int(round(story.lead_in_s * SAMPLE_RATE))
+    speech = story.utterance.audio[: n - start]
+    out[start : start + len(speech)] = speech
+    if rate == SAMPLE_RATE:
+        return out
+    import soxr
+
+    resampled = soxr.resample(out, SAMPLE_RATE, rate, quality="HQ").astype(np.float32)
+    return resampled[: int(round(story.duration_s * rate))]
+
+
+def write_wav(story: Story, path: Path) -> None:
+    import soundfile
+
+    x = story_audio(story, WAV_RATE)
+    pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
+    with atomic_output(path) as tmp:
+        soundfile.write(tmp, np.stack([pcm, pcm], axis=1), WAV_RATE, subtype="PCM_16", format="WAV")
+
+
+def _with_pauses(intervals, end_s, labels_for_gap) -> list[tuple[float, float, str]]:
+    out, cursor = [], 0.0
+    for s, e, lab in intervals:
+        if s - cursor > 1e-4:
+            out.append((cursor, s, labels_for_gap(cursor, s)))
+        out.append((max(s, cursor), e, lab))
+        cursor = e
+    if end_s - cursor > 1e-4:
+        out.append((cursor, end_s, labels_for_gap(cursor, end_s)))
+    return [(round(s, 6), round(e, 6), lab) for s, e, lab in out if round(e, 6) > round(s, 6)]
+
+
+def write_textgrid(story: Story, path: Path, breath_min_pause_s: float, seed: int) -> None:
+    """Praat TextGrid: tier 0 ``phone`` (ARPAbet with stress), tier 1 ``word``; pauses ``sp``/``br``."""
+    from praatio import textgrid
+
+    rng = _story_rng(seed, story.name, 3)
+    gap_labels: dict[float, str] = {}
+
+    def word_gap(s: float, e: float) -> str:
+        label = "br" if (e - s >= breath_min_pause_s and 0.0 < s and rng.random() < 0.5) else "sp"
+        gap_labels[round(s, 4)] = label
+        return label
+
+    words = _with_pauses(story.words, story.duration_s, word_gap)
+    phones = _with_pauses(story.phones, story.duration_s, lambda s, e: gap_labels.get(round(s, 4), "sp"))
+    grid = textgrid.Textgrid()
+    grid.addTier(textgrid.IntervalTier("phone", phones, 0.0, story.duration_s))
+    grid.addTier(textgrid.IntervalTier("word", words, 0.0, story.duration_s))
+    with atomic_output(path) as tmp:
+        grid.save(str(tmp), format="long_textgrid", includeBlankSpaces=True, reportingMode="error")
+
+
+# --- stimulus drivers --------------------------------------------------------------------------
+
+
+def spm_hrf(dt: float, length_s: float = 32.0) -> np.ndarray:
+    """SPM canonical haemodynamic response sampled every ``dt`` s, normalised to sum 1."""
+    t = np.arange(0.0, length_s, dt)
+    h = stats.gamma.pdf(t, 6.0) - stats.gamma.pdf(t, 16.0) / 6.0
+    return h / h.sum()
+
+
+def _fine_times(story: Story, timing: dict) -> np.ndarray:
+    start = -float(timing["sound_start_s"])
+    n = int(np.ceil((story.duration_s - start) / FINE_DT))
+    return start + (np.arange(n) + 0.5) * FINE_DT
+
+
+def auditory_drivers(story: Story, n_bands: int, times: np.ndarray) -> np.ndarray:
+    """(len(times), n_bands) log band power of the audio, 0 before the audio starts."""
+    x = story_audio(story)
+    hop = int(SAMPLE_RATE * 0.01)
+    freqs, frame_t, spec = signal.stft(x, SAMPLE_RATE, nperseg=512, noverlap=512 - hop, boundary=None, padded=False)
+    power = np.abs(spec) ** 2
+    edges = np.geomspace(100.0, 8000.0, n_bands + 1)
+    bands = np.stack([power[(freqs >= lo) & (freqs < hi)].mean(axis=0) for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
+    floor = 1e-6 * bands.mean(axis=0, keepdims=True) + 1e-12
+    logp = np.log10(bands + floor)
+    out = np.zeros((len(times), n_bands))
+    idx = np.floor(frame_t / FINE_DT).astype(int) + int(round(-times[0] / FINE_DT - 0.5))
+    ok = (idx >= 0) & (idx < len(times))
+    counts = np.bincount(idx[ok], minlength=len(times)).astype(float)
+    for b in range(n_bands):
+        sums = np.bincount(idx[ok], weights=logp[ok, b], minlength=len(times))
+        out[:, b] = np.where(counts > 0, sums / np.maximum(counts, 1), logp[:, b].min())
+    out[times < 0] = logp.min(axis=0)
+    return out - logp.min(axis=0)
+
+
+def semantic_drivers(story: Story, word_vectors: dict[str, np.ndarray], dim: int, times: np.ndarray) -> np.ndarray:
+    """(len(times), dim): each content word's vector as a boxcar over its interval."""
+    out = np.zeros((len(times), dim))
+    for s, e, w in story.words:
+        vec = word_vectors.get(w)
+        if vec is None:
+            continue
+        a = int(np.clip(np.floor((s - times[0]) / FINE_DT + 0.5), 0, len(times)))
+        b = int(np.clip(np.ceil((e - times[0]) / FINE_DT + 0.5), a + 1, len(times)))
+        out[a:b] += vec
+    return out
+
+
+def tr_drivers(fine: np.ndarray, times: np.ndarray, grid: TRGrid, hrf: np.ndarray) -> np.ndarray:
+    """HRF-convolve fine-grid drivers, sample them at the response rows, z-score within the story."""
+    conv = signal.fftconvolve(fine, hrf[:, None], mode="full", axes=0)[: len(times)]
+    rows = np.stack([np.interp(grid.row_times, times, conv[:, j]) for j in range(conv.shape[1])], axis=1)
+    rows -= rows.mean(axis=0)
+    return rows / np.maximum(rows.std(axis=0, ddof=1), 1e-12)
+
+
+# --- voxel model -------------------------------------------------------------------------------
+
+
+def cc_max_from_signal_power(sp: np.ndarray, n_repeats: int) -> np.ndarray:
+    """cc_max = 1 / sqrt(1 + (1/N)(TP/SP - 1)) with TP = 1 (protocol.md 1.3); 0 where SP = 0."""
+    sp = np.asarray(sp, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        out = 1.0 / np.sqrt(1.0 + (1.0 / sp - 1.0) / n_repeats)
+    return np.where(sp > 0, out, 0.0)
+
+
+def signal_power_from_cc_max(c: np.ndarray, n_repeats: int) -> np.ndarray:
+    """Inverse of :func:`cc_max_from_signal_power`."""
+    c = np.asarray(c, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        sp = 1.0 / (1.0 + n_repeats * (1.0 / c**2 - 1.0))
+    return np.where(c > 0, sp, 0.0)
+
+
+def _smooth_uniform(rng: np.random.Generator, space: demo_cortex.VoxelSpace, sigma: float) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal(space.shape), sigma=sigma, mode="nearest")
+    values = space.from_volume(field)
+    values = (values - values.mean()) / (values.std() + 1e-12)
+    return stats.norm.cdf(values)
+
+
+@dataclass
+class SubjectModel:
+    regions: dict[str, np.ndarray]  # bool (V,)
+    membership: dict[str, np.ndarray]  # float (V,)
+    w_auditory: np.ndarray  # (n_bands, V)
+    w_semantic: np.ndarray  # (dim, V)
+    nc: np.ndarray  # (V,) true cc_max
+    signal_power: np.ndarray  # (V,)
+
+
+def subject_model(subject: str, demo: dict, space, region_vols: dict[str, np.ndarray]) -> SubjectModel:
+    rng = _subject_rng(demo["seed"], subject, 4)
+    mask_vol = space.to_volume(np.ones(space.n_voxels, bool), False)
+    lo_d, hi_d = demo["region_dilation_voxels"]
+    regions, membership = {}, {}
+    for name in REGIONS:
+        r = int(rng.integers(lo_d, hi_d + 1))
+        vol = region_vols[name]
+        if r > 0:
+            vol = ndimage.binary_dilation(vol, iterations=r)
+        vol &= mask_vol
+        regions[name] = space.from_volume(vol)
+        dist = ndimage.distance_transform_edt(~vol)
+        d = space.from_volume(dist)
+        halo = demo["halo_voxels"]
+        membership[name] = np.where(d <= 3.0 * halo, np.exp(-(d**2) / (2.0 * halo**2)), 0.0)
+    m_aud = membership["auditory"]
+    m_lang = np.maximum(membership["language_temporal"], membership["language_frontal"])
+    V = space.n_voxels
+    w_aud = (m_aud + _BACKGROUND_WEIGHT) * np.abs(rng.standard_normal((demo["n_bands"], V)))
+    w_sem = (m_lang + _BACKGROUND_WEIGHT) * rng.standard_normal((demo["semantic_dim"], V))
+    u1, u2, u3 = (_smooth_uniform(rng, space, 2.0) for _ in range(3))
+    c_bg = demo["nc_background_max"] * u1
+    c_bg[u2 < demo["zero_nc_fraction"]] = 0.0
+    lo, hi = demo["nc_region"]
+    c_reg = lo + (hi - lo) * u3
+    nc = np.maximum.reduce([c_bg, m_aud * c_reg, m_lang * c_reg])
+    sp = signal_power_from_cc_max(nc, demo["n_repeats"])
+    return SubjectModel(regions, membership, w_aud, w_sem, nc, sp)
+
+
+def present(rng: np.random.Generator, z: np.ndarray, sp: np.ndarray) -> np.ndarray:
+    """One presentation: sqrt(SP) z + sqrt(1 - SP) noise, z-scored over time (rows)."""
+    y = np.sqrt(sp) * z + np.sqrt(1.0 - sp) * rng.standard_normal(z.shape)
+    y -= y.mean(axis=0)
+    y /= y.std(axis=0, ddof=1)
+    return y
+
+
+def _write_hf5(path: Path, datasets: dict[str, np.ndarray], compression: str, quantum: float) -> None:
+    with atomic_output(path) as tmp, h5py.File(tmp, "w", track_order=False) as f:
+        for name, arr in datasets.items():
+            arr = np.asarray(arr, dtype=np.float64)
+            kwargs = {}
+            if compression == "gzip":
+                if quantum > 0:
+                    arr = np.round(arr / quantum) * quantum
+                chunks = (*arr.shape[:-2], min(arr.shape[-2], 64), min(arr.shape[-1], 4096))
+                kwargs = dict(compression="gzip", compression_opts=1, shuffle=True, chunks=chunks)
+            f.create_dataset(name, data=arr, track_times=False, **kwargs)
+
+
+# --- the generator -----------------------------------------------------------------------------
+
+
+def generate(config: dict, ground_truth_path: str | Path | None = None) -> dict:
+    """Write the miniature under ``config["dataset"]["root"]`` and its ground truth.
+
+    Returns a summary (stories, TR counts, voxel count, sizes, seconds).
+    """
+    t0 = time.perf_counter()
+    demo, timing = config["demo"], config["timing"]
+    root = Path(config["dataset"]["root"])
+    stories = all_stories(config)
+    test = config["stories"]["test"]
+    subjects = list(config["dataset"]["subjects"])
+    ground_truth_path = Path(ground_truth_path or demo["ground_truth"])
+
+    cortex = demo_cortex.use_filestore(demo["pycortex_filestore"])
+    space = demo_cortex.voxel_space(cortex, demo["voxel_mask"])
+    region_vols = demo_cortex.cached_region_volumes(cortex, demo["regions"], space.shape)
+    keep = np.arange(0, space.n_voxels, int(demo["voxel_stride"]))
+    space = demo_cortex.VoxelSpace(space.mask_name, space.shape, space.volume_index[keep], space.ijk[keep])
+    log.info("voxel space: S1 %s mask %s, stride %d: %d voxels (%.1f s)", demo_cortex.XFM, demo["voxel_mask"],
+             demo["voxel_stride"], space.n_voxels, time.perf_counter() - t0)
+
+    vocab = demo_text.vocabulary()
+    prototypes, vectors = demo_text.semantic_vectors(demo["seed"], demo["semantic_dim"], demo["within_group_sd"])
+    word_vectors = {w: vectors[i] for i, (w, _) in enumerate(vocab)}
+    hrf = spm_hrf(FINE_DT)
+
+    respdict, drivers, story_meta = {}, {}, {}
+    for name in stories:
+        story = make_story(name, config)
+        write_wav(story, root / "stimuli" / f"{name}.wav")
+        write_textgrid(story, root / "derivative" / "TextGrids" / f"{name}.TextGrid", demo["breath_min_pause_s"], demo["seed"])
+        grid = TRGrid.from_config(story.n_respdict, timing)
+        times = _fine_times(story, timing)
+        aud = tr_drivers(auditory_drivers(story, demo["n_bands"], times), times, grid, hrf)
+        sem = tr_drivers(semantic_drivers(story, word_vectors, demo["semantic_dim"], times), times, grid, hrf)
+        respdict[name] = story.n_respdict
+        drivers[name] = (aud, sem)
+        story_meta[name] = dict(voice=story.voice, rate_wpm=story.rate, pitch=story.pitch,
+                                lead_in_s=story.lead_in_s, duration_s=story.duration_s,
+                                n_words=len(story.words), n_respdict=story.n_respdict, text=story.text)
+        log.info("story %s: %s, %d wpm, %.1f s audio, %d words, respdict %d, %d rows",
+                 name, story.voice, story.rate, story.duration_s, len(story.words), story.n_respdict, grid.n_rows)
+    with atomic_output(root / "derivative" / "respdict.json") as tmp:
+        tmp.write_text(json.dumps(respdict, indent=1) + "\n")
+    log.info("stimuli written (%.1f s)", time.perf_counter() - t0)
+
+    models = {}
+    n_rep = int(demo["n_repeats"])
+    for subject in subjects:
+        model = subject_model(subject, demo, space, region_vols)
+        models[subject] = model
+        for name in stories:
+            aud, sem = drivers[name]
+            z = aud @ model.w_auditory + sem @ model.w_semantic
+            z = (z - z.mean(axis=0)) / (z.std(axis=0, ddof=1) + 1e-12)
+            rng = np.random.default_rng([demo["seed"], 5, zlib.crc32(subject.encode()), zlib.crc32(name.encode())])
+            path = root / "derivative" / "preprocessed_data" / subject / f"{name}.hf5"
+            if name == test:
+                reps = np.stack([present(rng, z, model.signal_power) for _ in range(n_rep)])
+                _write_hf5(path, {"data": reps.mean(axis=0), "individual_repeats": reps}, demo["hdf5_compression"], demo["quantum"])
+            else:
+                _write_hf5(path, {"data": present(rng, z, model.signal_power)}, demo["hdf5_compression"], demo["quantum"])
+        log.info("subject %s written (%.1f s)", subject, time.perf_counter() - t0)
+
+    write_ground_truth(ground_truth_path, config, space, models, respdict, story_meta, vocab, prototypes, vectors)
+    seconds = time.perf_counter() - t0
+    size = sum((root / p).stat().st_size for files in dataset_files(config).values() for p in files)
+    summary = dict(stories=respdict, n_voxels=space.n_voxels, bytes=size, seconds=round(seconds, 2))
+    log.info("demo dataset: %d stories, %d subjects, %d voxels, %.1f MB, %.1f s",
+             len(stories), len(subjects), space.n_voxels, size / 1e6, seconds)
+    return summary
+
+
+def write_ground_truth(path, config, space, models, respdict, story_meta, vocab, prototypes, vectors) -> None:
+    demo = config["demo"]
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["description"] = "Ground truth of the generated ds003020 miniature (braintune.data.demo)"
+        f.attrs["pycortex_subject"] = demo_cortex.SUBJECT
+        f.attrs["pycortex_xfm"] = demo_cortex.XFM
+        f.attrs["voxel_mask"] = demo["voxel_mask"]
+        f.attrs["voxel_stride"] = int(demo["voxel_stride"])
+        f.attrs["n_repeats"] = int(demo["n_repeats"])
+        f.attrs["test_story"] = config["stories"]["test"]
+        f.attrs["demo_config"] = json.dumps(demo, sort_keys=True)
+        f.attrs["config_hash"] = stable_hash({"demo": demo, "timing": config["timing"], "stories": config["stories"], "subjects": config["dataset"]["subjects"]})
+        f.attrs["respdict"] = json.dumps(respdict, sort_keys=True)
+        vox = f.create_group("voxels")
+        vox.create_dataset("volume_index", data=space.volume_index.astype(np.int64))
+        vox.create_dataset("ijk", data=space.ijk.astype(np.int16))
+        vox.attrs["volume_shape"] = space.shape
+        sem = f.create_group("semantic")
+        sem.create_dataset("words", data=np.array([w for w, _ in vocab], dtype="S"))
+        sem.create_dataset("groups", data=np.array([g for _, g in vocab], dtype="S"))
+        sem.create_dataset("group_names", data=np.array(list(demo_text.WORD_GROUPS), dtype="S"))
+        sem.create_dataset("prototypes", data=prototypes.astype(np.float32))
+        sem.create_dataset("vectors", data=vectors.astype(np.float32))
+        st = f.create_group("stories")
+        for name, meta in story_meta.items():
+            g = st.create_group(name)
+            for k, v in meta.items():
+                g.attrs[k] = v
+        for subject, m in models.items():
+            g = f.create_group(subject)
+            g.create_dataset("nc", data=m.nc.astype(np.float32))
+            g.create_dataset("signal_power", data=m.signal_power.astype(np.float32))
+            g.create_dataset("weights_auditory", data=m.w_auditory.astype(np.float32))
+            g.create_dataset("weights_semantic", data=m.w_semantic.astype(np.float32))
+            r = g.create_group("regions")
+            for name, mask in m.regions.items():
+                r.create_dataset(name, data=mask)
+            r.create_dataset("language", data=m.regions["language_temporal"] | m.regions["language_frontal"])
+            mem = g.create_group("membership")
+            for name, values in m.membership.items():
+                mem.create_dataset(name, data=values.astype(np.float32))

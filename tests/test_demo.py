@@ -1,0 +1,246 @@
+"""The generated ds003020 miniature (braintune.data.demo): layout, formats, determinism, truth."""
+
+import json
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import soundfile
+import yaml
+from conftest import REPO, tiny_config
+from praatio import textgrid
+
+from braintune.audio import load_wav
+from braintune.config import ConfigError, all_stories, validate_config
+from braintune.data import demo
+from braintune.data.demo_layout import dataset_files
+from braintune.responses import load_respdict, read_repeats, read_responses, response_path
+from braintune.timing import TRGrid
+from braintune.transcripts import read_textgrid
+from braintune.utils import file_md5
+
+ARPABET = re.compile(r"^(AA|AE|AH|AO|AW|AY|EH|ER|EY|IH|IY|OW|OY|UH|UW)[012]$|^(B|CH|D|DH|F|G|HH|JH|K|L|M|N|NG|P|R|S|SH|T|TH|V|W|Y|Z|ZH)$")
+PAUSES = {"sp", "br"}
+
+
+def cc_max(repeats: np.ndarray) -> np.ndarray:
+    """protocol.md 1.3 (Schoppe et al.): cc_max from z-scored repeats (R, T, V), TP = 1, NaN -> 0."""
+    n = repeats.shape[0]
+    sp = (n * repeats.mean(axis=0).var(axis=0, ddof=1) - 1.0) / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 / np.sqrt(1.0 + (1.0 / n) * (1.0 / sp - 1.0))
+    return np.nan_to_num(out)
+
+
+def test_every_file_of_the_layout_exists(tiny_dataset):
+    root, config = tiny_dataset
+    files = dataset_files(config)
+    assert len(files["responses"]) == 2 * 4 and len(files["wav"]) == 4
+    for paths in files.values():
+        for rel in paths:
+            assert (root / rel).is_file(), rel
+    assert Path(config["demo"]["ground_truth"]).is_file()
+
+
+def test_respdict_wav_and_tr_grid_agree(tiny_dataset):
+    root, config = tiny_dataset
+    respdict = load_respdict(root)
+    assert list(respdict) == all_stories(config)
+    for story, n_trs in respdict.items():
+        grid = TRGrid.from_config(n_trs, config["timing"])
+        info = soundfile.info(root / "stimuli" / f"{story}.wav")
+        assert (info.samplerate, info.channels, info.subtype, info.format) == (44100, 2, "PCM_16", "WAV")
+        # protocol.md 2.1: the audio covers the grid from -sound_start to the end of the last TR
+        expected = (grid.n_trs) * grid.tr_s - grid.sound_start_s
+        assert abs(info.frames / 44100 - expected) < 1.5 / 44100
+        stereo, _ = soundfile.read(root / "stimuli" / f"{story}.wav", dtype="int16")
+        assert np.array_equal(stereo[:, 0], stereo[:, 1]) and np.abs(stereo).max() > 3000
+
+
+def test_responses_have_the_real_keys_shapes_and_dtypes(tiny_dataset):
+    root, config = tiny_dataset
+    respdict = load_respdict(root)
+    test = config["stories"]["test"]
+    n_vox = None
+    for subject in config["dataset"]["subjects"]:
+        for story in all_stories(config):
+            path = response_path(root, subject, story)
+            with h5py.File(path, "r") as f:
+                expected_keys = {"data", "individual_repeats"} if story == test else {"data"}
+                assert set(f.keys()) == expected_keys
+                data = f["data"]
+                assert data.dtype == np.float64 and data.shape[0] == respdict[story] - 20
+                n_vox = n_vox or data.shape[1]
+                assert data.shape[1] == n_vox
+                if story == test:
+                    reps = f["individual_repeats"]
+                    assert reps.dtype == np.float64
+                    assert reps.shape == (config["demo"]["n_repeats"], *data.shape)
+                    # data is the repeat mean (both rounded to the storage quantum)
+                    assert np.abs(reps[...].mean(axis=0) - data[...]).max() <= config["demo"]["quantum"]
+            TRGrid.from_config(respdict[story], config["timing"]).check_rows(data.shape[0], str(path))
+            y = read_responses(path)
+            assert y.dtype == np.float32 and np.isfinite(y).all()
+            # each presentation is z-scored over time
+            assert np.allclose(y.mean(axis=0), 0, atol=0.01) and np.allclose(y.std(axis=0, ddof=1), 1, atol=0.02) or story == test
+        assert read_repeats(response_path(root, subject, test)).shape[0] == config["demo"]["n_repeats"]
+
+
+def test_voxels_are_s1_fullhead_voxels(tiny_dataset):
+    root, config = tiny_dataset
+    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+        index = gt["voxels/volume_index"][...]
+        shape = tuple(gt["voxels"].attrs["volume_shape"])
+        assert gt.attrs["pycortex_subject"] == "S1" and gt.attrs["pycortex_xfm"] == "fullhead"
+        assert len(index) == read_responses(response_path(root, "UTS01", "souls")).shape[1]
+    import nibabel
+
+    thin = np.asarray(
+        nibabel.load(Path(config["demo"]["pycortex_filestore"]) / "S1" / "transforms" / "fullhead" / "mask_thin.nii.gz").get_fdata()
+    ).T.astype(bool)
+    assert shape == thin.shape == (31, 100, 100)
+    stride = config["demo"]["voxel_stride"]
+    assert np.array_equal(index, np.flatnonzero(thin.ravel())[::stride])
+
+
+def test_textgrids_read_back_with_praatio_and_the_core_reader(tiny_dataset):
+    root, config = tiny_dataset
+    respdict = load_respdict(root)
+    for story in all_stories(config):
+        path = root / "derivative" / "TextGrids" / f"{story}.TextGrid"
+        grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=True)
+        phones, words = (grid.getTier(name).entries for name in grid.tierNames)
+        assert grid.tierNames == ("phone", "word")
+        duration = (respdict[story] - 5) * config["timing"]["tr_s"] - config["timing"]["sound_start_s"]
+        for tier in (phones, words):
+            assert tier[0].start == 0 and abs(tier[-1].end - duration) < 1e-5
+            assert all(abs(a.end - b.start) < 1e-9 for a, b in zip(tier, tier[1:]))  # contiguous
+        assert all(ARPABET.match(p.label) or p.label in PAUSES for p in phones)
+        assert {p.label for p in phones} & PAUSES and any(ARPABET.match(p.label) for p in phones)
+        # every word boundary is a phone boundary
+        phone_edges = {round(p.start, 6) for p in phones} | {round(phones[-1].end, 6)}
+        assert all(round(w.start, 6) in phone_edges and round(w.end, 6) in phone_edges for w in words)
+        # the pause labels of both tiers agree
+        pause_words = {(round(w.start, 6), w.label) for w in words if w.label in PAUSES}
+        assert pause_words <= {(round(p.start, 6), p.label) for p in phones if p.label in PAUSES}
+        transcript = read_textgrid(path)
+        assert len(transcript.words) == sum(w.label not in PAUSES for w in words) > 20
+        assert all(w.label.isalpha() or "'" in w.label for w in transcript.words)
+        assert all(not p.label[-1].isdigit() for p in transcript.phones)
+
+
+def test_word_onsets_agree_with_the_audio(tiny_dataset):
+    root, config = tiny_dataset
+    story = config["stories"]["braintuning_train"][0]
+    audio = load_wav(root / "stimuli" / f"{story}.wav", sample_rate=16000).astype(np.float64)
+    words = read_textgrid(root / "derivative" / "TextGrids" / f"{story}.TextGrid").words
+    frame = 160  # 10 ms
+    energy = np.sqrt(np.convolve(audio**2, np.ones(frame) / frame, mode="same"))
+
+    def rms(a, b):
+        return energy[int(a * 16000) : int(b * 16000)].mean()
+
+    # words after a pause: silent before the onset, loud right after it
+    onsets = [b.start for a, b in zip(words, words[1:]) if b.start - a.end > 0.12]
+    assert len(onsets) >= 3
+    for t in onsets:
+        assert rms(t + 0.01, t + 0.1) > 10 * rms(t - 0.1, t - 0.02), t
+    inside = np.array([rms(w.start, w.end) for w in words])
+    assert np.median(inside) > 20 * rms(0, words[0].start - 0.05)
+
+
+def test_generation_is_deterministic(tiny_dataset, tmp_path):
+    root, config = tiny_dataset
+    again = tiny_config(tmp_path / "same")
+    demo.generate(again)
+    other = tiny_config(tmp_path / "other", seed=1)
+    demo.generate(other)
+    files = [p for paths in dataset_files(config).values() for p in paths]
+    for rel in files:
+        assert file_md5(root / rel) == file_md5(Path(again["dataset"]["root"]) / rel), rel
+    for rel in files:
+        if rel.endswith(".json") or "preprocessed_data" in rel or rel.endswith(".wav") or rel.endswith(".TextGrid"):
+            assert file_md5(root / rel) != file_md5(Path(other["dataset"]["root"]) / rel), rel
+    with h5py.File(config["demo"]["ground_truth"]) as a, h5py.File(again["demo"]["ground_truth"]) as b:
+        assert np.array_equal(a["UTS01/nc"][...], b["UTS01/nc"][...])
+
+
+def test_ground_truth_contents(tiny_dataset):
+    root, config = tiny_dataset
+    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+        n_vox = len(gt["voxels/volume_index"])
+        for subject in config["dataset"]["subjects"]:
+            g = gt[subject]
+            nc = g["nc"][...]
+            assert nc.shape == (n_vox,) and nc.min() >= 0 and nc.max() <= 0.9 + 1e-6
+            assert (nc == 0).mean() > 0.02 and nc.max() > 0.8
+            for region in ("auditory", "language_temporal", "language_frontal", "language"):
+                mask = g[f"regions/{region}"][...]
+                assert mask.dtype == bool and mask.shape == (n_vox,) and mask.any()
+                assert nc[mask].mean() > nc[~mask].mean() + 0.2  # planted regions carry signal
+            assert g["weights_auditory"].shape == (config["demo"]["n_bands"], n_vox)
+            assert g["weights_semantic"].shape == (config["demo"]["semantic_dim"], n_vox)
+            sp = g["signal_power"][...]
+            assert np.allclose(demo.cc_max_from_signal_power(sp, config["demo"]["n_repeats"]), nc, atol=1e-5)
+        assert not np.array_equal(gt["UTS01/weights_semantic"][...], gt["UTS02/weights_semantic"][...])
+        assert gt["semantic/vectors"].shape == (len(gt["semantic/words"]), config["demo"]["semantic_dim"])
+
+
+def test_noise_ceiling_of_the_repeats_recovers_the_truth(tiny_dataset):
+    """The planted ceiling is what the repeats imply: with enough TRs the protocol.md 1.3 cc_max of
+    the simulated repeats correlates > 0.9 with the truth; on the tiny files, regions stand out."""
+    root, config = tiny_dataset
+    n_rep = config["demo"]["n_repeats"]
+    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+        nc = gt["UTS01/nc"][...].astype(np.float64)
+        sp = gt["UTS01/signal_power"][...].astype(np.float64)
+        regions = gt["UTS01/regions/auditory"][...] | gt["UTS01/regions/language"][...]
+    assert np.allclose(demo.signal_power_from_cc_max(nc, n_rep), sp, atol=1e-6)
+    # (a) the response model with ds003020's 10 repeats of a long (20-minute) test story
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((600, len(nc)))
+    z = (z - z.mean(axis=0)) / z.std(axis=0, ddof=1)
+    sp10 = demo.signal_power_from_cc_max(nc, 10)
+    repeats = np.stack([demo.present(rng, z, sp10) for _ in range(10)])
+    assert np.corrcoef(cc_max(repeats), nc)[0, 1] > 0.9
+    # (b) the written test story: the estimate follows the truth and the planted regions stand out
+    estimate = cc_max(read_repeats(response_path(root, "UTS01", config["stories"]["test"])).astype(np.float64))
+    assert np.corrcoef(estimate, nc)[0, 1] > 0.4
+    assert estimate[regions].mean() > estimate[~regions].mean() + 0.15
+
+
+def test_schema_names_the_bad_demo_key():
+    with open(REPO / "config" / "config.yaml") as handle:
+        config = yaml.safe_load(handle)
+    config["demo"]["voxel_mask"] = "everything"
+    with pytest.raises(ConfigError, match=r"demo\.voxel_mask"):
+        validate_config(config)
+    config["demo"]["voxel_mask"] = "thin"
+    config["demo"]["n_voxel"] = 3
+    with pytest.raises(ConfigError, match=r"under 'demo'.*n_voxel"):
+        validate_config(config)
+    del config["demo"]["n_voxel"]
+    config["demo"]["regions"]["auditory"] = ["AC"]
+    with pytest.raises(ConfigError, match=r"demo\.regions\.auditory"):
+        validate_config(config)
+
+
+def test_config_demo_section_is_optional_and_sized():
+    with open(REPO / "config" / "config.yaml") as handle:
+        config = yaml.safe_load(handle)
+    # rows of the demo's test story after test_trim are enough to score a model
+    n_rows = config["demo"]["test_story_duration_s"] / config["timing"]["tr_s"] - 10
+    assert n_rows - config["timing"]["test_trim"] >= 20
+    with open(REPO / "config" / "ds003020.yaml") as handle:
+        paper = yaml.safe_load(handle)
+    assert "demo" not in paper or not paper["demo"] or paper["dataset"]["source"] != "demo"
+
+
+def test_short_story_fails_with_a_clear_message(tmp_path):
+    config = tiny_config(tmp_path)
+    config["demo"]["story_duration_s"] = [3, 4]
+    with pytest.raises(ValueError, match=r"demo story '.*': .* response rows"):
+        demo.make_story("souls", config)
+    assert json.dumps(dataset_files(config))
