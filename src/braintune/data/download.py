@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from braintune import config as btconfig
@@ -209,7 +210,8 @@ def _transfer(url: str, part: Path, size: int | None, label: str, options: Fetch
                 if have and not resumed and progress is not None:
                     progress.update(-have)  # the server ignored Range: start over
                 with open(part, "ab" if resumed else "wb") as handle:
-                    for block in response.iter_content(options.chunk_bytes):
+                    # read1 hands over whatever arrived, so a cut-off transfer keeps every byte received
+                    while block := response.raw.read1(options.chunk_bytes, decode_content=True):
                         handle.write(block)
                         if progress is not None:
                             progress.update(len(block))
@@ -217,8 +219,8 @@ def _transfer(url: str, part: Path, size: int | None, label: str, options: Fetch
             if size is None or got >= size:
                 return
             raise requests.ConnectionError(f"transfer ended at {got} of {size} bytes")
-        except (requests.ConnectionError, requests.Timeout, requests.HTTPError,
-                requests.exceptions.ChunkedEncodingError) as err:
+        except (requests.ConnectionError, requests.Timeout, requests.HTTPError, requests.exceptions.ChunkedEncodingError,
+                urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError) as err:
             attempt += 1
             if attempt > options.retries:
                 raise DownloadError(f"{label}: giving up after {options.retries} retries at {url}: {err}") from err
