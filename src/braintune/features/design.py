@@ -1,0 +1,210 @@
+"""Design matrices of the encoding models: TR-grid features -> trimmed, z-scored, delayed.
+
+Row bookkeeping goes through :class:`braintune.timing.TRGrid` only. For one story:
+
+1. features on every TR of the grid (model features: Lanczos-resampled from window times,
+   :func:`to_tr_grid`; low-level features are computed on the grid directly);
+2. trimmed to the response rows, ``grid.row_slice`` (``[trim_start : n_trs - trim_end]``,
+   ``[10:-5]``); the test story additionally drops its first ``test_trim`` rows (features
+   ``[50:-5]`` against responses ``[40:]``; DECISIONS.md 6);
+3. z-scored per story and column on that segment (population sd; zero-variance columns are only
+   centred, NaN set to 0), as the reference;
+4. FIR-delayed by :func:`make_delayed` **within the story** (zero-padded at its start), then the
+   stories are stacked. The reference delays the stacked multi-story matrix, so the first
+   ``max(delays)`` rows of each story see the end of the previous story (protocol.md 2); here they
+   see zeros, as the test story always did.
+
+HDF5 layout (one file per feature set; docs/artifacts.md): ``X_train`` float32
+(N_train, F * len(delays)), ``X_test`` float32 (N_test, F * len(delays)), ``train_story`` int16
+(N_train,) indexing attr ``train_stories``, group ``zscored`` with one (rows, F) float32 dataset
+per story (response rows, undelayed), ``test_zscored`` (N_test, F) (the test segment, z-scored on
+itself, undelayed), attrs ``train_stories``, ``test_story``, ``delays``, ``test_trim``.
+Delayed columns are ordered delay-major: ``[X(t - d_1), X(t - d_2), ...]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from braintune.features.lanczos import lanczos_resample
+from braintune.features.store import read_features
+from braintune.timing import TRGrid
+from braintune.utils import atomic_output
+
+log = logging.getLogger(__name__)
+
+
+def to_tr_grid(times: np.ndarray, values: np.ndarray, grid: TRGrid, cutoff_mult: float = 1.0, window: int = 3) -> np.ndarray:
+    """Lanczos-resample window features (W, F) at ``times`` to every TR of ``grid`` (n_trs, F)."""
+    return lanczos_resample(values, times, grid.tr_times, cutoff_hz=cutoff_mult / grid.tr_s, window=window, normalize=True)
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Column z-score (population sd); zero-variance columns are centred only; NaN -> 0; float32."""
+    x = np.asarray(x, dtype=np.float64)
+    centred = x - x.mean(axis=0, keepdims=True)
+    sd = x.std(axis=0, keepdims=True)
+    out = np.divide(centred, sd, out=centred.copy(), where=sd > 0)
+    return np.nan_to_num(out).astype(np.float32)
+
+
+def make_delayed(x: np.ndarray, delays: Sequence[int]) -> np.ndarray:
+    """FIR copies of ``x`` (T, F): column block ``i`` holds ``x[t - delays[i]]``, zero outside
+    ``0..T-1``. Negative delays shift forward. Apply it to ONE story at a time."""
+    x = np.asarray(x)
+    n_rows, n_cols = x.shape
+    out = np.zeros((n_rows, n_cols * len(delays)), dtype=x.dtype)
+    for i, d in enumerate(int(d) for d in delays):
+        block = out[:, i * n_cols : (i + 1) * n_cols]
+        if d >= 0:
+            if d < n_rows:
+                block[d:] = x[: n_rows - d]
+        elif -d < n_rows:
+            block[:d] = x[-d:]
+    return out
+
+
+def story_segment(grid_values: np.ndarray, grid: TRGrid, test_trim: int = 0) -> np.ndarray:
+    """Rows of the response segment (plus ``test_trim`` more at the start) of grid features."""
+    if grid_values.shape[0] != grid.n_trs:
+        raise ValueError(f"features have {grid_values.shape[0]} rows, the TR grid {grid.n_trs}")
+    rows = grid_values[grid.row_slice]
+    if test_trim:
+        if test_trim >= rows.shape[0]:
+            raise ValueError(f"timing.test_trim={test_trim} leaves no rows of a {rows.shape[0]}-row story")
+        rows = rows[test_trim:]
+    return rows
+
+
+def build_design(
+    grid_features: Mapping[str, np.ndarray],
+    grids: Mapping[str, TRGrid],
+    train_stories: Sequence[str],
+    test_story: str,
+    delays: Sequence[int],
+    test_trim: int,
+) -> dict:
+    """All arrays of a design file from per-story TR-grid features (dict story -> (n_trs, F))."""
+    missing = [s for s in (*train_stories, test_story) if s not in grid_features]
+    if missing:
+        raise KeyError(f"design: no features for stories {missing}")
+    zscored = {s: zscore(story_segment(x, grids[s])) for s, x in grid_features.items()}
+    train_blocks = [make_delayed(zscored[s], delays) for s in train_stories]
+    test_z = zscore(story_segment(grid_features[test_story], grids[test_story], test_trim))
+    return {
+        "X_train": np.concatenate(train_blocks, axis=0),
+        "X_test": make_delayed(test_z, delays),
+        "train_story": np.concatenate([np.full(len(b), i, dtype=np.int16) for i, b in enumerate(train_blocks)]),
+        "zscored": zscored,
+        "test_zscored": test_z,
+    }
+
+
+def write_design(path: str | os.PathLike, design: dict, attrs: Mapping, feature_names: Sequence[str] | None = None) -> None:
+    """Write :func:`build_design`'s arrays atomically."""
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:
+        for key in ("X_train", "X_test", "train_story", "test_zscored"):
+            h5.create_dataset(key, data=design[key])
+        group = h5.create_group("zscored")
+        for story, values in design["zscored"].items():
+            group.create_dataset(story, data=values)
+        if feature_names is not None:
+            h5.create_dataset("feature_names", data=np.asarray(list(feature_names), dtype=object), dtype=h5py.string_dtype())
+        for key, value in attrs.items():
+            h5.attrs[key] = value
+
+
+def read_design(path: str | os.PathLike) -> dict:
+    """Read a design file back into the :func:`build_design` dict (plus ``attrs``)."""
+    with h5py.File(path, "r") as h5:
+        out = {key: h5[key][()] for key in ("X_train", "X_test", "train_story", "test_zscored")}
+        out["zscored"] = {s: h5["zscored"][s][()] for s in h5["zscored"]}
+        out["attrs"] = dict(h5.attrs)
+        if "feature_names" in h5:
+            out["feature_names"] = [n.decode() if isinstance(n, bytes) else n for n in h5["feature_names"][()]]
+    return out
+
+
+def grids_for(stories: Sequence[str], respdict: Mapping[str, int], timing: dict, where: str = "respdict.json") -> dict[str, TRGrid]:
+    """TR grid of each story; a clear error for a story missing from respdict."""
+    missing = [s for s in stories if s not in respdict]
+    if missing:
+        raise KeyError(f"{where}: no TR count for stories {missing}")
+    return {s: TRGrid.from_config(respdict[s], timing) for s in stories}
+
+
+def run_model_design_job(
+    feature_paths: Mapping[str, str | os.PathLike],
+    out_paths: Mapping[int, str | os.PathLike],
+    respdict: Mapping[str, int],
+    timing: dict,
+    train_stories: Sequence[str],
+    test_story: str,
+    delays: Sequence[int],
+    lanczos_window: int = 3,
+    lanczos_cutoff_mult: float = 1.0,
+    attrs: Mapping | None = None,
+) -> None:
+    """Design matrices of every layer of one checkpoint from its per-story feature files."""
+    grids = grids_for(list(feature_paths), respdict, timing)
+    on_grid: dict[int, dict[str, np.ndarray]] = {int(layer): {} for layer in out_paths}
+    for story, path in feature_paths.items():
+        times, layers = read_features(path, list(out_paths))
+        for layer, values in layers.items():
+            on_grid[layer][story] = to_tr_grid(times, values, grids[story], lanczos_cutoff_mult, lanczos_window)
+    for layer, out_path in out_paths.items():
+        design = build_design(on_grid[int(layer)], grids, train_stories, test_story, delays, int(timing["test_trim"]))
+        layer_attrs = {
+            **(attrs or {}),
+            **_common_attrs(timing, train_stories, test_story, delays),
+            "layer": int(layer),
+            "lanczos_window": int(lanczos_window),
+            "lanczos_cutoff_hz": float(lanczos_cutoff_mult) / float(timing["tr_s"]),
+        }
+        write_design(out_path, design, layer_attrs)
+        log.info("layer %s: X_train %s, X_test %s", layer, design["X_train"].shape, design["X_test"].shape)
+
+
+def run_lowlevel_design_job(
+    feature_paths: Mapping[str, str | os.PathLike],
+    out_paths: Mapping[str, str | os.PathLike],
+    respdict: Mapping[str, int],
+    timing: dict,
+    train_stories: Sequence[str],
+    test_story: str,
+    delays: Sequence[int],
+) -> None:
+    """Design matrices of the low-level features (already on the TR grid) from the story files."""
+    grids = grids_for(list(feature_paths), respdict, timing)
+    values: dict[str, dict[str, np.ndarray]] = {name: {} for name in out_paths}
+    names: dict[str, list[str]] = {}
+    for story, path in feature_paths.items():
+        with h5py.File(path, "r") as h5:
+            for name in out_paths:
+                if name not in h5:
+                    raise KeyError(f"{path}: no dataset {name!r} (lowlevel_features.names changed?)")
+                values[name][story] = h5[name][()]
+                names[name] = [n.decode() if isinstance(n, bytes) else n for n in h5[f"{name}_names"][()]]
+    for name, out_path in out_paths.items():
+        design = build_design(values[name], grids, train_stories, test_story, delays, int(timing["test_trim"]))
+        attrs = {**_common_attrs(timing, train_stories, test_story, delays), "feature": name}
+        write_design(out_path, design, attrs, feature_names=names[name])
+        log.info("%s: X_train %s, X_test %s", name, design["X_train"].shape, design["X_test"].shape)
+
+
+def _common_attrs(timing: dict, train_stories: Sequence[str], test_story: str, delays: Sequence[int]) -> dict:
+    return {
+        "train_stories": list(train_stories),
+        "test_story": test_story,
+        "delays": np.asarray(delays, dtype=np.int64),
+        "test_trim": int(timing["test_trim"]),
+        "trim_start": int(timing["trim_start"]),
+        "trim_end": int(timing["trim_end"]),
+        "tr_s": float(timing["tr_s"]),
+        "delay_scope": "within story (zero-padded at each story start)",
+    }

@@ -1,0 +1,19 @@
+"""Snakemake script of rule `features`: causal sliding-window features of every story."""
+
+from braintune.features.windows import run_feature_job
+from braintune.utils import seed_everything, setup_logging
+
+setup_logging(snakemake.log[0])
+seed_everything(snakemake.config["seed"])
+wc = snakemake.wildcards
+stories = snakemake.params.stories
+features_cfg = {**snakemake.params.windows, "batch_size": snakemake.config["features"]["batch_size"]}
+run_feature_job(
+    family_cfg=snakemake.params.family,
+    features_cfg=features_cfg,
+    audio_paths=dict(zip(stories, snakemake.input.audio)),
+    out_paths=dict(zip(stories, snakemake.output)),
+    checkpoint_dir=snakemake.input.get("checkpoint"),
+    device=snakemake.params.device,
+    attrs={"family": wc.family, "variant": wc.variant, "owner": wc.owner},
+)
