@@ -236,11 +236,15 @@ def run_stimulus(
     seed_everything(seed)
     dev = models.resolve_device(device)
     family_cfg = config["models"][family]
-    model = build_pretraining_model(family_cfg, seed)
+    model = build_pretraining_model(family_cfg, seed, float(scfg.get("mask_time_prob", 0.65)))
     audios = [load_audio(Path(results_dir) / audio_path(s)) for s in stories]
     curve = stimulus_tune(model, audios, scfg, dev, seed)
     out_dir = Path(out_dir)
-    _save_backbone(model.wav2vec2, out_dir / "model")
+    # Saved in the registry's form (masking off, no mask embedding), like every brain-tuned backbone.
+    backbone = models.build_model(family_cfg)
+    keys = backbone.state_dict().keys()
+    backbone.load_state_dict({k: v for k, v in model.wav2vec2.state_dict().items() if k in keys})
+    _save_backbone(backbone, out_dir / "model")
     write_curve(curve, out_dir / "curve.tsv", out_dir / "curve.png", f"{family} stimulus-tuned",
                 series=("loss", "contrastive", "diversity"), ylabel="loss per masked frame")
     info = {

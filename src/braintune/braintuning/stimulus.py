@@ -22,6 +22,7 @@ the heads load from it. The backbone alone is saved (``save_pretrained``), loada
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -38,8 +39,13 @@ log = logging.getLogger(__name__)
 __all__ = ["build_pretraining_model", "audio_chunks", "stimulus_tune"]
 
 
-def build_pretraining_model(family_cfg: dict, seed: int = 0):
-    """``Wav2Vec2ForPreTraining`` whose ``wav2vec2`` backbone is the family's pretrained model."""
+def build_pretraining_model(family_cfg: dict, seed: int = 0, mask_time_prob: float = 0.65):
+    """``Wav2Vec2ForPreTraining`` whose ``wav2vec2`` backbone is the family's pretrained model.
+
+    The registry builds backbones with masking off (no ``masked_spec_embed``); pre-training masks, so the
+    config gets ``mask_time_prob`` back and the mask embedding is (seeded) newly initialised when the
+    backbone has none.
+    """
     from transformers import Wav2Vec2ForPreTraining
 
     arch = models.architecture_of(family_cfg)
@@ -47,13 +53,17 @@ def build_pretraining_model(family_cfg: dict, seed: int = 0):
         raise ValueError(f"stimulus-tuning needs a wav2vec2 family (a pre-training head); got architecture {arch!r}")
     checkpoint = family_cfg.get("checkpoint")
     if checkpoint:
-        model = Wav2Vec2ForPreTraining.from_pretrained(str(checkpoint))
+        model = Wav2Vec2ForPreTraining.from_pretrained(str(checkpoint), mask_time_prob=mask_time_prob)
     else:
         backbone = models.build_model(family_cfg)
+        config = copy.deepcopy(backbone.config)
+        config.mask_time_prob = mask_time_prob
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            model = Wav2Vec2ForPreTraining(backbone.config)
-        model.wav2vec2.load_state_dict(backbone.state_dict())
+            model = Wav2Vec2ForPreTraining(config)
+        missing, unexpected = model.wav2vec2.load_state_dict(backbone.state_dict(), strict=False)
+        if unexpected or set(missing) - {"masked_spec_embed"}:
+            raise RuntimeError(f"pre-training model does not match the backbone: missing {missing}, unexpected {unexpected}")
     models.set_normalize(model.wav2vec2, family_cfg.get("normalize", True))
     return model
 

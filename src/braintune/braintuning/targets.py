@@ -128,6 +128,8 @@ class TargetModel:
 def _seeded_from_config(model_cls, config, seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
+        if hasattr(model_cls, "from_config"):  # Auto classes
+            return model_cls.from_config(config)
         return model_cls._from_config(config)
 
 

@@ -1,0 +1,157 @@
+"""The stage's jobs end to end on a tiny on-disk ds003020 miniature: checkpoints load as models, training.json
+records config and data hashes, random/bigslm/lm/data-size/stimulus variants, resource estimates."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from praatio import textgrid
+
+from braintune import models
+from braintune.braintuning import plan
+from braintune.braintuning.run import run_braintuning, run_stimulus, run_targets
+
+SR = 16000
+STORIES = {"alpha": 34, "beta": 32, "gamma": 30}  # respdict TRs
+WORDS = "the fox saw a dog near the old barn and ran over the hill to find some food".split()
+FAMILY = {
+    "architecture": "wav2vec2", "checkpoint": None, "init_seed": 3,
+    "init": {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
+             "conv_dim": [8, 8, 8], "conv_kernel": [10, 8, 8], "conv_stride": [5, 8, 8],
+             "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2},
+    "layers": [1, 2], "variants": ["pretrained", "braintuned"],
+}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bt")
+    ds = root / "ds"
+    (ds / "derivative" / "TextGrids").mkdir(parents=True)
+    (ds / "derivative" / "respdict.json").write_text(json.dumps(STORIES))
+    rng = np.random.default_rng(0)
+    n_vox = 12
+    for story, n in STORIES.items():
+        seconds = 2 * (n - 10)
+        audio = (rng.standard_normal(seconds * SR) * 0.1).astype(np.float32)
+        path = root / plan.audio_path(story)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, audio)
+        tg = textgrid.Textgrid()
+        times = np.linspace(0.5, seconds - 1.0, 3 * seconds // 2)
+        words = [(float(t), float(t) + 0.3, WORDS[i % len(WORDS)]) for i, t in enumerate(times)]
+        tg.addTier(textgrid.IntervalTier("phone", [(a, b, "AH0") for a, b, _ in words], 0, seconds))
+        tg.addTier(textgrid.IntervalTier("word", words, 0, seconds))
+        tg.save(str(plan.textgrid_path(ds, story)), format="long_textgrid", includeBlankSpaces=True)
+        for subject in ("UTS01",):
+            out = ds / "derivative" / "preprocessed_data" / subject / f"{story}.hf5"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with h5py.File(out, "w") as handle:
+                handle["data"] = rng.standard_normal((n - 20, n_vox))
+    nc = root / plan.nc_path("UTS01")
+    nc.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(nc, "w") as handle:
+        handle["mask"] = np.arange(n_vox) % 3 != 0
+        handle["nc"] = np.linspace(0, 1, n_vox).astype(np.float32)
+    return root
+
+
+def _config(root):
+    return {
+        "seed": 5,
+        "dataset": {"root": str(root / "ds")},
+        "timing": {"tr_s": 2.0, "sound_start_s": 10.0, "trim_start": 10, "trim_end": 5},
+        "preprocess": {"sample_rate": SR},
+        "models": {"w2v": FAMILY},
+        "braintuning": {
+            "context_trs": 5, "lr_backbone": 1e-3, "lr_head": 1e-2, "schedule": "paper", "warmup_fraction": 0.1,
+            "batch_size": 4, "micro_batch_size": 2, "max_epochs": 2, "patience": 2, "shuffle": False,
+            "backbone_dropout": False, "num_workers": 0, "keep_state": False, "block_trs": 3,
+            "variant_overrides": {"lmtuned_gpt2": {"max_epochs": 1}},
+            "targets": {
+                "lmtuned_gpt2": {"architecture": "gpt2", "checkpoint": None, "tokenizer_vocab_size": 280,
+                                 "init": {"n_embd": 8, "n_layer": 1, "n_head": 2, "n_positions": 64},
+                                 "layer_step": 1, "context_tokens": 32},
+            },
+            "stimulus": {"lr": 2e-5, "warmup_fraction": 0.1, "epochs": 1, "batch_size": 2, "chunk_s": 4.0,
+                         "mask_time_prob": 0.5, "mask_time_length": 2, "num_negatives": 5,
+                         "diversity_loss_weight": 0.1, "freeze_feature_encoder": True},
+        },
+    }
+
+
+def test_braintuned_checkpoint_loads_as_model(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    config = _config(workdir)
+    out = workdir / plan.run_dir("w2v", "braintuned", "UTS01")
+    info = run_braintuning(config, "w2v", "braintuned", "UTS01", ["alpha", "beta"], ["gamma"], out)
+    assert (out / "model" / "model.safetensors").exists() and (out / "model" / "config.json").exists()
+    assert (out / "curve.png").stat().st_size > 0 and not (out / "state").exists()
+    rows = (out / "curve.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:4] == ["epoch", "step", "train_mse", "val_mse"] and len(rows) == 3
+    saved = json.loads((out / "training.json").read_text())
+    assert saved["n_outputs"] == 8 and saved["n_train_samples"] == 14 + 12 and saved["n_val_samples"] == 10
+    assert set(saved["data_hashes"]["train"]) == {"alpha", "beta"} and saved["best_epoch"] in (0, 1)
+    tuned = models.load_model(FAMILY, out / "model")
+    pretrained = models.build_model(FAMILY)
+    frozen = set(models.frozen_parameter_names(pretrained))
+    t, p = tuned.state_dict(), pretrained.state_dict()
+    assert all(torch.equal(t[k], p[k]) for k in frozen)
+    assert any(not torch.equal(t[k], p[k]) for k in t if k not in frozen)
+    assert info["best_val_mse"] == pytest.approx(min(float(r.split("\t")[3]) for r in rows[1:]))
+
+
+def test_random_and_data_size_variants(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    config = _config(workdir)
+    r = run_braintuning(config, "w2v", "random", "UTS01", ["alpha", "beta"], ["gamma"], workdir / "r")
+    b = json.loads((workdir / plan.run_dir("w2v", "braintuned", "UTS01") / "training.json").read_text()) if (
+        workdir / plan.run_dir("w2v", "braintuned", "UTS01") / "training.json").exists() else None
+    # permuted targets: same rows per story, different content from the true responses
+    if b is not None:
+        for story in ("alpha", "beta", "gamma"):
+            split = "val" if story == "gamma" else "train"
+            assert r["data_hashes"][split][story]["rows"] == b["data_hashes"][split][story]["rows"]
+            assert r["data_hashes"][split][story]["targets"] != b["data_hashes"][split][story]["targets"]
+    n1 = run_braintuning(config, "w2v", "braintuned_n1", "UTS01", ["alpha", "beta"], ["gamma"], workdir / "n1")
+    assert n1["train_stories"] == ["alpha"] and n1["n_train_samples"] == 14
+
+
+def test_lm_targets_then_lmtuned(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    config = _config(workdir)
+    stories = list(STORIES)
+    paths = [workdir / plan.targets_path("lmtuned_gpt2", s) for s in stories]
+    info = run_targets(config, "lmtuned_gpt2", stories, paths, info_path=workdir / "info.json")
+    assert info["dims"] == 2 * 8
+    for story, path in zip(stories, paths):
+        values = np.load(path)
+        assert values.shape == (STORIES[story] - 20, 16) and values.dtype == np.float32
+        np.testing.assert_allclose(values.mean(0), 0, atol=1e-5)
+    res = run_braintuning(config, "w2v", "lmtuned_gpt2", "UTS01", ["alpha", "beta"], ["gamma"], workdir / "lm")
+    assert res["n_outputs"] == 16 and res["epochs_run"] == 1  # the variant override
+
+
+def test_stimulus_tuned_checkpoint(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    config = _config(workdir)
+    out = workdir / plan.run_dir("w2v", "stimulus", "shared")
+    info = run_stimulus(config, "w2v", ["alpha", "beta"], out)
+    assert info["epochs_run"] == 1 and np.isfinite(info["final_loss"])
+    tuned = models.load_model(FAMILY, out / "model")
+    pretrained = models.build_model(FAMILY)
+    t, p = tuned.state_dict(), pretrained.state_dict()
+    frozen = set(models.frozen_parameter_names(pretrained))
+    assert all(torch.equal(t[k], p[k]) for k in frozen)
+    assert any(not torch.equal(t[k], p[k]) for k in t if k not in frozen)
+
+
+def test_resource_estimates_scale_with_inputs():
+    small = plan.estimate_resources(1000, 1000, 1e6, 3, "cpu", "wav2vec2")
+    big = plan.estimate_resources(9000, 50000, 95e6, 30, "cuda", "wav2vec2")
+    whisper = plan.estimate_resources(9000, 50000, 95e6, 30, "cuda", "whisper")
+    assert big["mem_mb"] > small["mem_mb"] and whisper["runtime"] > big["runtime"] > 5
+    assert plan.n_outputs_estimate("bigslm", {"targets": {"bigslm": {"checkpoint": "openai/whisper-medium"}}}) == 25600
+    assert plan.n_outputs_estimate("lmtuned_llama", {"targets": {"lmtuned_llama": {"checkpoint": "meta-llama/Llama-2-7b-hf"}}}) == 45056
