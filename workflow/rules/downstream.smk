@@ -5,6 +5,9 @@
 #      occurrence, cached as HDF5, and every probe task x layer)  +  downstream_asr (CTC fine-tuning)
 #   -> downstream_collect -> downstream_figures (figs 4, 9, 10, 11, 12)
 
+from snakemake.exceptions import WorkflowError
+
+from braintune.downstream import datasets as dsdata
 from braintune.downstream import run as dsrun
 
 DS = config.get("downstream") or {}
@@ -48,11 +51,15 @@ def downstream_checkpoint(wildcards):
 
 
 def downstream_corpus_ready(corpus):
-    """Marker proving a corpus is in place: generated (demo), downloaded, or user-supplied (TIMIT)."""
+    """Marker proving a corpus is in place: generated (demo), downloaded, or user-supplied (TIMIT,
+    checked when the DAG is built so that a missing copy fails with the licence hint, not mid-run)."""
     if DS_DEMO:
         return f"{DS['demo']['root']}/.complete"
     if corpus in DS_PUBLIC:
         return f"{DS_DATA[corpus]['path']}/.complete"
+    path = DS_DATA[corpus].get("path")
+    if not path or not Path(path).is_dir():
+        raise WorkflowError(f"downstream.datasets.{corpus}.path = {path!r} is not a directory. {dsdata.TIMIT_HINT}")
     return []
 
 
@@ -105,7 +112,7 @@ rule downstream_index:
     """Corpus indices (tidy TSV, standard speaker-disjoint splits), TIMIT's MFCC/FBANK targets and the
     majority-class baselines."""
     input:
-        [downstream_corpus_ready(c) for c in DS_CORPORA],
+        lambda w: [m for c in DS_CORPORA for m in [downstream_corpus_ready(c)] if m],
     output:
         index=list(DS_INDEX.values()),
         targets="results/downstream/index/timit_targets.h5",

@@ -85,8 +85,8 @@ def _child(parent: Path, name: str) -> Path | None:
 TIMIT_HINT = (
     "TIMIT (LDC93S1) is licensed by the LDC and cannot be downloaded by the pipeline: obtain it, then "
     "set downstream.datasets.timit.path to the directory holding TRAIN/ and TEST/ (LDC layout) or "
-    "data/TRAIN, data/TEST (Kaggle copy), e.g. `--config downstream='{datasets: {timit: {path: /data/TIMIT}}}'` "
-    "or edit the config file"
+    "data/TRAIN, data/TEST (Kaggle copy) in the config file (or a copy of it passed with --configfile); "
+    "config/README.md, section downstream, explains each corpus path"
 )
 
 

@@ -166,7 +166,8 @@ def write_timit(root: Path, n_train: int, n_test: int, n_sx: int, n_si: int, sx_
 
 
 def write_speech_commands(root: Path, n_speakers: int, seed: int, duration_s: float = 1.0) -> int:
-    """Speech Commands layout; the last speaker is the test set, the one before validation."""
+    """Speech Commands layout; the last speaker is the test set, the one before validation (with more
+    than three speakers)."""
     voices = speaker_voices(n_speakers, seed + 1)
     ids = [f"{k:08x}" for k in np.random.default_rng(seed).integers(0, 2**32, n_speakers)]
     lists = {"validation_list.txt": [], "testing_list.txt": []}
@@ -181,7 +182,7 @@ def write_speech_commands(root: Path, n_speakers: int, seed: int, duration_s: fl
             sf.write(root / rel, clip, SAMPLE_RATE, subtype="PCM_16")
             if k == n_speakers - 1:
                 lists["testing_list.txt"].append(rel)
-            elif k == n_speakers - 2:
+            elif k == n_speakers - 2 and n_speakers > 3:  # tiny demos keep two training speakers
                 lists["validation_list.txt"].append(rel)
     for name, rels in lists.items():
         (root / name).write_text("".join(r + "\n" for r in rels))
