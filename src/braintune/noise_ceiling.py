@@ -81,6 +81,23 @@ def nc_row_slice(n_rows: int, nc_rows: str, test_trim: int) -> slice:
     raise ValueError(f"preprocess.nc_rows must be 'all' or 'trimmed', got {nc_rows!r}")
 
 
+def repeats_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(R, T, V) of a test-story hf5's ``individual_repeats``, failing with the file's name."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: test-story response file missing")
+    try:
+        with h5py.File(path, "r") as handle:
+            if "individual_repeats" not in handle:
+                raise KeyError(f"{path}: no dataset 'individual_repeats' (the test story must hold its repeats; found {sorted(handle.keys())})")
+            shape = handle["individual_repeats"].shape
+    except OSError as err:
+        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
+    if len(shape) != 3:
+        raise ValueError(f"{path}: individual_repeats has shape {shape}, expected (R, T, V)")
+    return tuple(int(n) for n in shape)
+
+
 def noise_ceiling_from_file(
     path: str | os.PathLike,
     rows: slice | None = None,
@@ -92,13 +109,7 @@ def noise_ceiling_from_file(
     Returns ``(nc float32 (V,), n_repeats)``.
     """
     path = Path(path)
-    try:
-        with h5py.File(path, "r") as handle:
-            if "individual_repeats" not in handle:
-                raise KeyError(f"{path}: no dataset 'individual_repeats' (found {sorted(handle.keys())})")
-            n_rep, n_rows, n_vox = handle["individual_repeats"].shape
-    except OSError as err:
-        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
+    n_rep, n_rows, n_vox = repeats_shape(path)
     rows = slice(0, n_rows) if rows is None else rows
     out = np.empty(n_vox, dtype=np.float32)
     for start in range(0, n_vox, chunk_voxels):
@@ -138,10 +149,7 @@ def write_noise_ceiling(
     When an override is given the computed cc_max is still stored as ``nc_computed`` for comparison.
     """
     test_path = Path(test_path)
-    with h5py.File(test_path, "r") as handle:
-        n_rows = int(handle["individual_repeats"].shape[1]) if "individual_repeats" in handle else 0
-    if not n_rows:
-        raise KeyError(f"{test_path}: no dataset 'individual_repeats' (the test story must hold its repeats)")
+    n_rows = repeats_shape(test_path)[1]
     rows = nc_row_slice(n_rows, nc_rows, test_trim)
     computed, n_rep = noise_ceiling_from_file(test_path, rows, data_norm, chunk_voxels)
     source = "cc_max"
