@@ -32,7 +32,7 @@ Generative model of the responses (per subject s, voxel v, story, TR row t)
        (:class:`braintune.timing.TRGrid`), and z-scored within the story.
     3. Planted regions (from S1's overlays, :mod:`braintune.data.demo_cortex`), dilated per subject by
        ``region_dilation_voxels``: ``auditory`` (AC), ``language_temporal`` (superior temporal sulcus),
-       ``language_frontal`` (Broca, sPMv). Membership m_r(v) = exp(-d_r(v)^2 / (2 halo^2)) with
+       ``language_frontal`` (Broca, sPMv); the language regions exclude the auditory one. Membership m_r(v) = exp(-d_r(v)^2 / (2 halo^2)) with
        d_r the distance in voxels to region r (1 inside, 0 beyond 3 halo).
     4. Weights: w_aud(v) = (m_aud + 0.15) * |N(0, 1)| per band, w_sem(v) = (m_lang + 0.15) * N(0, 1)
        per semantic dimension, with m_lang = max(m_temporal, m_frontal). Signal z_v = X_aud w_aud +
@@ -301,13 +301,16 @@ def subject_model(subject: str, demo: dict, space, region_vols: dict[str, np.nda
     rng = _subject_rng(demo["seed"], subject, 4)
     mask_vol = space.to_volume(np.ones(space.n_voxels, bool), False)
     lo_d, hi_d = demo["region_dilation_voxels"]
-    regions, membership = {}, {}
+    regions, membership, region_vol_of = {}, {}, {}
     for name in REGIONS:
         r = int(rng.integers(lo_d, hi_d + 1))
         vol = region_vols[name]
         if r > 0:
             vol = ndimage.binary_dilation(vol, iterations=r)
         vol &= mask_vol
+        if name != "auditory":  # language regions are distinct from auditory cortex (as LTC from A1)
+            vol &= ~region_vol_of["auditory"]
+        region_vol_of[name] = vol
         regions[name] = space.from_volume(vol)
         dist = ndimage.distance_transform_edt(~vol)
         d = space.from_volume(dist)

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 log = logging.getLogger(__name__)
 
 SUBJECT = "S1"
 XFM = "fullhead"
+#: Bump when :func:`region_volumes` changes, so cached region volumes are recomputed.
+_CACHE_VERSION = 2
 
 
 def use_filestore(filestore: str | Path | None):
@@ -90,7 +93,8 @@ def voxel_space(cortex, mask_name: str) -> VoxelSpace:
 
 def region_volumes(cortex, rois: dict[str, list[str]], shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
     """Boolean volumes of each planted region: the voxels pycortex's nearest-vertex mapper assigns
-    to the vertices of the region's overlay shapes (``layer:name``, e.g. ``rois:AC``, ``sulci:StS``)."""
+    to the vertices of the region's overlay shapes (``layer:name``, e.g. ``rois:AC``, ``sulci:StS``;
+    sulci, lines of vertices, are widened by one voxel)."""
     mapper = cortex.get_mapper(SUBJECT, XFM, "nearest")
     offsets = np.cumsum([0] + [m.shape[0] for m in mapper.masks])
     overlay = cortex.db.get_overlay(SUBJECT)
@@ -103,10 +107,14 @@ def region_volumes(cortex, rois: dict[str, list[str]], shape: tuple[int, int, in
                 verts = np.asarray(getattr(overlay, layer).get_mask(name), dtype=np.int64)
             except (AttributeError, KeyError) as err:
                 raise ValueError(f"demo.regions.{region}: S1's overlays.svg has no shape '{spec}'") from err
+            part = np.zeros_like(volume)
             for hemi, matrix in enumerate(mapper.masks):
                 local = verts[(verts >= offsets[hemi]) & (verts < offsets[hemi + 1])] - offsets[hemi]
                 if len(local):
-                    volume[np.unique(matrix[local].indices)] = True
+                    part[np.unique(matrix[local].indices)] = True
+            if layer == "sulci":  # a sulcus is a line of vertices: widen it to a band of voxels
+                part = ndimage.binary_dilation(part.reshape(shape), iterations=1).reshape(-1)
+            volume |= part
         if not volume.any():
             raise ValueError(f"demo.regions.{region}: shapes {shapes} map to no voxel of S1 {XFM}")
         out[region] = volume.reshape(shape)
@@ -118,7 +126,7 @@ def cached_region_volumes(cortex, rois: dict[str, list[str]], shape: tuple[int, 
     import hashlib
     import json
 
-    key = hashlib.sha256(json.dumps([rois, list(shape)], sort_keys=True).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([_CACHE_VERSION, rois, list(shape)], sort_keys=True).encode()).hexdigest()[:12]
     path = Path(cortex.db.filestore) / SUBJECT / "cache" / f"braintune_demo_regions_{key}.npz"
     if path.exists():
         with np.load(path) as data:
