@@ -1,0 +1,401 @@
+"""Brain alignment: voxelwise encoding models of every layer of one checkpoint for one subject.
+
+One call of :func:`run_alignment` covers every layer of a (family, variant, subject): the responses
+are read once, each layer's design matrix is fitted with :func:`braintune.alignment.ridge.fit_ridge_cv`
+on the same seeded splits, and the test predictions are scored against the mean of the test
+story's repeats (DECISIONS.md 7):
+
+* ``rho`` (V,): Pearson correlation of the prediction with the repeat mean on the test rows after
+  ``timing.test_trim`` (the paper's rho_v);
+* ``alpha`` (V,): the chosen alpha (Huth convention);
+* ``nc_norm`` (V,): ``rho / NC`` where NC > 0, NaN elsewhere;
+* per region: ``B`` = mean of ``nc_norm`` over the region's voxels whose NC exceeds the threshold
+  (the preprocess stage's ``mask``), paper eq. (1).
+
+Train responses are every voxel of the ``data`` rows of the design's train stories, stacked in the
+design's order; the design's ``train_story`` index says which rows belong to which story, so a story
+missing for a subject (``dataset.missing_story: skip``) drops its rows from the design too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from braintune.alignment.ridge import RidgeSettings, bootstrap_chunk_splits, fit_ridge_cv
+from braintune.noise_ceiling import pearson_columns
+from braintune.responses import read_repeats, read_responses, response_path
+from braintune.utils import atomic_output
+
+log = logging.getLogger(__name__)
+
+#: Name of the pseudo-region made of every voxel above the noise-ceiling threshold.
+ALL_REGION = "all"
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Design:
+    """One layer's design matrix file (features stage; docs/artifacts.md)."""
+
+    X_train: np.ndarray  # (n_train, F) float32, delayed
+    X_test: np.ndarray  # (n_test, F) float32, delayed, test rows after test_trim
+    train_story: np.ndarray  # (n_train,) int, index into train_stories
+    train_stories: list[str]
+    test_story: str
+    attrs: dict = field(default_factory=dict)
+
+
+def _decode(value) -> object:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "SO":
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in value]
+    return value
+
+
+def read_design(path: str | os.PathLike) -> Design:
+    """Read ``X_train``, ``X_test``, ``train_story`` and the story attrs of a design file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: design matrix missing")
+    with h5py.File(path, "r") as handle:
+        for key in ("X_train", "X_test", "train_story"):
+            if key not in handle:
+                raise KeyError(f"{path}: no dataset '{key}' (found {sorted(handle.keys())})")
+        attrs = {k: _decode(v) for k, v in handle.attrs.items()}
+        for key in ("train_stories", "test_story"):
+            if key not in attrs:
+                raise KeyError(f"{path}: no attribute '{key}' (found {sorted(attrs)})")
+        design = Design(
+            X_train=handle["X_train"][...].astype(np.float32),
+            X_test=handle["X_test"][...].astype(np.float32),
+            train_story=handle["train_story"][...].astype(np.int64),
+            train_stories=list(attrs["train_stories"]),
+            test_story=str(attrs["test_story"]),
+            attrs=attrs,
+        )
+    if design.X_train.shape[0] != design.train_story.shape[0]:
+        raise ValueError(
+            f"{path}: X_train has {design.X_train.shape[0]} rows but train_story {design.train_story.shape[0]}"
+        )
+    if design.X_train.shape[1] != design.X_test.shape[1]:
+        raise ValueError(f"{path}: X_train and X_test differ in features: {design.X_train.shape} {design.X_test.shape}")
+    return design
+
+
+@dataclass
+class Responses:
+    """A subject's stacked train responses and the test story's repeat mean."""
+
+    Y_train: np.ndarray  # (n_rows, V) float32
+    Y_test: np.ndarray  # (n_test, V) float32, mean of the repeats after test_trim
+    keep_rows: np.ndarray  # (n_design_rows,) bool: design rows whose story the subject has
+    stories: list[str]  # the train stories actually used
+    n_repeats: int
+
+    def select(self, columns: np.ndarray | None) -> "Responses":
+        """Only the voxels ``columns`` (None: all, no copy)."""
+        if columns is None:
+            return self
+        return Responses(self.Y_train[:, columns], self.Y_test[:, columns], self.keep_rows, self.stories,
+                         self.n_repeats)
+
+
+def load_responses(
+    root: str | os.PathLike,
+    subject: str,
+    train_stories: Sequence[str],
+    train_story: np.ndarray,
+    test_story: str,
+    test_trim: int,
+    missing_story: str = "skip",
+) -> Responses:
+    """Read the train stories' ``data`` rows (stacked in design order) and the test repeats' mean.
+
+    Raises:
+        FileNotFoundError: a story file is missing and ``missing_story`` is ``error``.
+        ValueError: a story's row count differs from the design's (names file and both counts).
+    """
+    counts = np.bincount(train_story, minlength=len(train_stories))
+    keep = np.ones(len(train_story), dtype=bool)
+    blocks, used = [], []
+    for index, story in enumerate(train_stories):
+        path = response_path(root, subject, story)
+        if not path.exists():
+            if missing_story == "error":
+                raise FileNotFoundError(f"{path}: train story '{story}' missing for {subject}")
+            log.warning("%s: %s has no '%s'; its %d design rows are dropped", path, subject, story, counts[index])
+            keep[train_story == index] = False
+            continue
+        data = read_responses(path)
+        if data.shape[0] != counts[index]:
+            raise ValueError(
+                f"{path}: {data.shape[0]} response rows but the design has {counts[index]} rows for '{story}'"
+            )
+        blocks.append(data)
+        used.append(story)
+    if not blocks:
+        raise ValueError(f"{subject}: none of the train stories {list(train_stories)} has responses")
+    n_vox = {b.shape[1] for b in blocks}
+    if len(n_vox) != 1:
+        raise ValueError(f"{subject}: train stories disagree in voxel count: {sorted(n_vox)}")
+    # rows of one story are contiguous in the design (per-story delays), in story order
+    order = np.argsort(train_story[keep], kind="stable")
+    if not np.array_equal(order, np.arange(order.size)):
+        raise ValueError(f"{subject}: design rows are not grouped by story in train_stories order")
+    Y_train = np.concatenate(blocks, axis=0)
+    del blocks
+    test_path = response_path(root, subject, test_story)
+    repeats = read_repeats(test_path)
+    if test_trim >= repeats.shape[1]:
+        raise ValueError(f"{test_path}: test_trim {test_trim} >= {repeats.shape[1]} test rows")
+    Y_test = repeats[:, test_trim:, :].mean(axis=0)
+    if Y_test.shape[1] != Y_train.shape[1]:
+        raise ValueError(f"{test_path}: {Y_test.shape[1]} voxels but the train stories have {Y_train.shape[1]}")
+    return Responses(Y_train, Y_test.astype(np.float32), keep, used, int(repeats.shape[0]))
+
+
+def read_noise_ceiling(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(nc, mask)`` of the preprocess stage's ``noise_ceiling.h5`` (mask = NC above threshold)."""
+    path = Path(path)
+    with h5py.File(path, "r") as handle:
+        for key in ("nc", "mask"):
+            if key not in handle:
+                raise KeyError(f"{path}: no dataset '{key}' (found {sorted(handle.keys())})")
+        return handle["nc"][...].astype(np.float32), handle["mask"][...].astype(bool)
+
+
+def read_regions(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Boolean voxel masks of ``regions.h5`` (every top-level dataset, or only ``names``)."""
+    path = Path(path)
+    with h5py.File(path, "r") as handle:
+        available = [k for k in handle.keys() if isinstance(handle[k], h5py.Dataset)]
+        wanted = list(names) if names else available
+        missing = [n for n in wanted if n not in available]
+        if missing:
+            raise KeyError(f"{path}: no region(s) {missing} (found {available})")
+        return {name: handle[name][...].astype(bool) for name in wanted}
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+def normalised_alignment(rho: np.ndarray, nc: np.ndarray) -> np.ndarray:
+    """``rho / NC`` per voxel; NaN where NC <= 0 (no explainable signal)."""
+    rho = np.asarray(rho, dtype=np.float32)
+    nc = np.asarray(nc, dtype=np.float32)
+    out = np.full(rho.shape, np.nan, dtype=np.float32)
+    ok = nc > 0
+    out[ok] = rho[ok] / nc[ok]
+    return out
+
+
+def region_mean(values: np.ndarray, region: np.ndarray, nc_mask: np.ndarray) -> tuple[float, int]:
+    """Mean of ``values`` over the region's voxels above the noise-ceiling threshold (paper eq. 1).
+
+    Returns ``(mean, n_voxels)``; the mean is NaN when no voxel qualifies.
+    """
+    select = np.asarray(region, dtype=bool) & np.asarray(nc_mask, dtype=bool)
+    n = int(select.sum())
+    if n == 0:
+        return float("nan"), 0
+    return float(np.mean(np.asarray(values, dtype=np.float64)[select])), n
+
+
+def region_table(
+    per_layer: dict[int, dict[str, np.ndarray]],
+    regions: dict[str, np.ndarray],
+    nc_mask: np.ndarray,
+    value: str = "nc_norm",
+    extra: dict | None = None,
+) -> pd.DataFrame:
+    """Rows (region, layer, n_voxels, B, rho_mean) for every region and layer."""
+    rows = []
+    regions = {**regions, ALL_REGION: np.ones_like(nc_mask, dtype=bool)}
+    for layer, outputs in per_layer.items():
+        for name, region in regions.items():
+            b, n = region_mean(outputs[value], region, nc_mask)
+            rho, _ = region_mean(outputs["rho"], region, nc_mask)
+            rows.append({**(extra or {}), "region": name, "layer": int(layer), "n_voxels": n, "B": b, "rho_mean": rho})
+    return pd.DataFrame(rows)
+
+
+# --- fitting --------------------------------------------------------------------------------
+
+
+@dataclass
+class CVSettings:
+    """Bootstrapped chunk cross-validation (``alignment.cv``)."""
+
+    n_boots: int = 3
+    chunk_len: int = 20
+    held_out_fraction: float = 0.25
+    chunk_scope: str = "stacked"
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, section: dict, seed: int) -> "CVSettings":
+        cv = section.get("cv", {})
+        return cls(
+            n_boots=cv.get("n_boots", 3),
+            chunk_len=cv.get("chunk_len", 20),
+            held_out_fraction=cv.get("held_out_fraction", 0.25),
+            chunk_scope=cv.get("chunk_scope", "stacked"),
+            seed=seed,
+        )
+
+    def splits(self, story_index: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        return bootstrap_chunk_splits(
+            len(story_index), self.n_boots, self.chunk_len, self.held_out_fraction, self.seed,
+            story_index=story_index, chunk_scope=self.chunk_scope,
+        )
+
+
+def fit_voxels(nc_mask: np.ndarray, voxels: str) -> np.ndarray | None:
+    """Columns to fit for ``alignment.voxels``: ``all`` (None: every voxel, the reference) or
+    ``nc_mask`` (only the voxels above the noise-ceiling threshold, i.e. every voxel that enters B)."""
+    if voxels == "all":
+        return None
+    if voxels == "nc_mask":
+        columns = np.flatnonzero(nc_mask)
+        if columns.size == 0:
+            raise ValueError("alignment.voxels = nc_mask, but no voxel exceeds the noise-ceiling threshold")
+        return columns
+    raise ValueError(f"alignment.voxels must be 'all' or 'nc_mask', got {voxels!r}")
+
+
+def encode(
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_test: np.ndarray,
+    Y_test: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    ridge: RidgeSettings,
+    nc: np.ndarray,
+    columns: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Fit one encoding model and score it: ``rho``, ``alpha``, ``nc_norm``, ``cv_score`` per voxel.
+
+    ``columns``: the voxels (of ``nc``) that ``Y_train``/``Y_test`` hold; the others come out NaN.
+    """
+    if X_test.shape[0] != Y_test.shape[0]:
+        raise ValueError(f"test rows differ: features {X_test.shape[0]}, responses {Y_test.shape[0]}")
+    fit = fit_ridge_cv(X_train, Y_train, splits, ridge)
+    fitted = {
+        "rho": pearson_columns(fit.predict(X_test), Y_test),
+        "alpha": fit.alphas,
+        "cv_score": fit.cv_scores,
+    }
+    if columns is not None:
+        for key, values in fitted.items():
+            full = np.full(nc.shape, np.nan, dtype=np.float32)
+            full[columns] = values
+            fitted[key] = full
+    out = {key: np.asarray(values, dtype=np.float32) for key, values in fitted.items()}
+    out["nc_norm"] = normalised_alignment(out["rho"], nc)
+    return out
+
+
+def write_layers(
+    path: str | os.PathLike,
+    per_layer: dict[int, dict[str, np.ndarray]],
+    attrs: dict,
+    layer_mean_keys: Sequence[str] = ("rho", "nc_norm"),
+) -> None:
+    """One group ``layer_{i}`` per layer plus ``layer_mean`` (mean over layers), atomically."""
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
+        for key, value in attrs.items():
+            handle.attrs[key] = value
+        for layer, outputs in per_layer.items():
+            group = handle.create_group(f"layer_{layer}")
+            for key, value in outputs.items():
+                group.create_dataset(key, data=np.asarray(value, dtype=np.float32))
+        group = handle.create_group("layer_mean")
+        for key in layer_mean_keys:
+            stack = np.stack([outputs[key] for outputs in per_layer.values()])
+            group.create_dataset(key, data=stack.mean(axis=0).astype(np.float32))
+
+
+def run_alignment(
+    design_paths: dict[int, str | os.PathLike],
+    root: str | os.PathLike,
+    subject: str,
+    noise_ceiling_path: str | os.PathLike,
+    regions_path: str | os.PathLike,
+    ridge: RidgeSettings,
+    cv: CVSettings,
+    test_trim: int,
+    out_h5: str | os.PathLike,
+    out_tsv: str | os.PathLike,
+    labels: dict,
+    missing_story: str = "skip",
+    regions: Sequence[str] | None = None,
+    voxels: str = "all",
+) -> pd.DataFrame:
+    """Encoding models of every layer of one (family, variant, subject); writes the h5 and TSV.
+
+    ``labels`` (family, variant, subject, config_hash, ...) go into every TSV row and the h5 attrs.
+    """
+    nc, nc_mask = read_noise_ceiling(noise_ceiling_path)
+    region_masks = read_regions(regions_path, regions)
+    responses = None
+    reference = None
+    per_layer: dict[int, dict[str, np.ndarray]] = {}
+    for layer, path in sorted(design_paths.items()):
+        design = read_design(path)
+        stories = (design.train_stories, design.test_story, design.train_story.tobytes())
+        if responses is None:
+            responses = load_responses(
+                root, subject, design.train_stories, design.train_story, design.test_story, test_trim,
+                missing_story,
+            )
+            reference = stories
+            if responses.Y_train.shape[1] != nc.shape[0]:
+                raise ValueError(
+                    f"{noise_ceiling_path}: {nc.shape[0]} voxels but {subject}'s responses have "
+                    f"{responses.Y_train.shape[1]}"
+                )
+            splits = cv.splits(design.train_story[responses.keep_rows])
+            columns = fit_voxels(nc_mask, voxels)
+            responses = responses.select(columns)
+        elif stories != reference:
+            raise ValueError(f"{path}: train/test stories or rows differ from the first layer's design")
+        log.info("%s layer %s: X_train %s, X_test %s", labels, layer, design.X_train.shape, design.X_test.shape)
+        per_layer[layer] = encode(
+            design.X_train[responses.keep_rows], responses.Y_train, design.X_test, responses.Y_test,
+            splits, ridge, nc, columns,
+        )
+        del design
+    if responses is None:
+        raise ValueError("run_alignment: no design matrices given")
+    attrs = {
+        **{k: str(v) for k, v in labels.items()},
+        "layers": np.array(sorted(per_layer), dtype=np.int64),
+        "train_stories": np.array(responses.stories, dtype="S"),
+        "test_story": str(reference[1]),
+        "n_train": responses.Y_train.shape[0],
+        "n_test": responses.Y_test.shape[0],
+        "n_repeats": responses.n_repeats,
+        "alphas": ridge.alphas,
+        "alpha_convention": ridge.alpha_convention,
+        "score": ridge.score,
+        "backend": ridge.backend,
+        "cv": str(cv),
+        "voxels": voxels,
+        "nc_threshold_mask": "preprocess noise_ceiling.h5 mask",
+    }
+    write_layers(out_h5, per_layer, attrs)
+    table = region_table(per_layer, region_masks, nc_mask, extra=labels)
+    with atomic_output(out_tsv) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    return table

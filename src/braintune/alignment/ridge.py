@@ -1,0 +1,295 @@
+"""Voxelwise ridge with one alpha per voxel, chosen by bootstrapped chunk cross-validation.
+
+This is DECISIONS.md 7 built on himalaya's :class:`himalaya.ridge.RidgeCV` (numpy, torch or torch_cuda
+backend, float32, voxels in batches):
+
+* **Alpha grid, Huth convention.** The reference's ``bootstrap_ridge`` weights the singular values as
+  ``s / (s**2 + a**2)``; himalaya as ``s / (s**2 + alpha)``. The grid ``logspace(1, 4, 15)`` is
+  therefore passed to himalaya squared, and the chosen alphas are reported back in the Huth
+  convention (:func:`to_himalaya_alphas` / :func:`from_himalaya_alphas`).
+* **Splits.** :func:`bootstrap_chunk_splits` draws, per bootstrap, ``int(held_out_fraction * n /
+  chunk_len)`` consecutive ``chunk_len``-row chunks (seeded), held out together; rows past the last
+  whole chunk are never held out (as the reference). ``chunk_scope="stacked"`` chunks the stacked
+  train matrix as the reference does (a chunk may straddle two stories); ``"story"`` chunks each
+  story separately so that no held-out chunk straddles a story boundary.
+* **Score.** :func:`reference_score` is the reference's ``use_corr=False`` selection score:
+  ``R2 = 1 - var(y - y_hat) / ((1 + var(y)) / 2)``, ``sign(R2) * sqrt(|R2|)``, NaN set to 0, per held-out
+  set; himalaya averages it over the bootstraps and takes the argmax per voxel. ``"r2"`` and
+  ``"correlation"`` select himalaya's own scores instead.
+* No intercept: features and responses are z-scored per story.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("numpy", "torch", "torch_cuda")
+SCORES = ("reference", "r2", "correlation")
+
+
+# --- alpha grid -----------------------------------------------------------------------------
+
+
+def huth_alphas(log10_min: float = 1.0, log10_max: float = 4.0, n: int = 15) -> np.ndarray:
+    """The reference's alpha grid, ``logspace(1, 4, 15)`` by default (Huth convention)."""
+    if n < 1 or log10_max < log10_min:
+        raise ValueError(f"alpha grid: need n >= 1 and max >= min (got n={n}, {log10_min}..{log10_max})")
+    return np.logspace(log10_min, log10_max, n)
+
+
+def to_himalaya_alphas(alphas: np.ndarray, convention: str = "huth") -> np.ndarray:
+    """Alphas as himalaya's penalty (``alpha ||b||^2``): squared in the Huth convention."""
+    alphas = np.asarray(alphas, dtype=np.float64)
+    if convention == "huth":
+        return alphas**2
+    if convention == "himalaya":
+        return alphas
+    raise ValueError(f"alpha convention must be 'huth' or 'himalaya', got {convention!r}")
+
+
+def from_himalaya_alphas(alphas: np.ndarray, convention: str = "huth") -> np.ndarray:
+    """Inverse of :func:`to_himalaya_alphas`."""
+    alphas = np.asarray(alphas, dtype=np.float64)
+    if convention == "huth":
+        return np.sqrt(alphas)
+    if convention == "himalaya":
+        return alphas
+    raise ValueError(f"alpha convention must be 'huth' or 'himalaya', got {convention!r}")
+
+
+# --- cross-validation splits ----------------------------------------------------------------
+
+
+def _chunks(starts_and_lengths: Sequence[tuple[int, int]], chunk_len: int) -> np.ndarray:
+    """Start rows of every whole ``chunk_len``-row chunk of each (start, length) segment."""
+    starts = [start + np.arange(length // chunk_len) * chunk_len for start, length in starts_and_lengths]
+    return np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+
+
+def bootstrap_chunk_splits(
+    n_samples: int,
+    n_boots: int = 3,
+    chunk_len: int = 20,
+    held_out_fraction: float = 0.25,
+    seed: int = 0,
+    story_index: np.ndarray | None = None,
+    chunk_scope: str = "stacked",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded bootstrapped chunk splits, as explicit ``(train_rows, held_out_rows)`` pairs.
+
+    Args:
+        n_samples: rows of the stacked train matrix.
+        n_boots: number of bootstraps (one split each).
+        chunk_len: rows per chunk.
+        held_out_fraction: ``n_chunks_held = int(held_out_fraction * n_samples / chunk_len)``
+            (the reference's ``nchunks``).
+        seed: seed of the chunk draw (numpy ``default_rng``); equal seeds give equal splits.
+        story_index: story of each row (needed for ``chunk_scope="story"``; rows of one story contiguous).
+        chunk_scope: ``"stacked"`` (reference) or ``"story"`` (chunks never straddle stories).
+
+    Returns:
+        ``n_boots`` pairs of sorted int64 index arrays; each pair partitions ``range(n_samples)``.
+    """
+    if n_boots < 1 or chunk_len < 1 or not 0 < held_out_fraction < 1:
+        raise ValueError(
+            f"bootstrap splits: need n_boots >= 1, chunk_len >= 1, 0 < held_out_fraction < 1 "
+            f"(got {n_boots}, {chunk_len}, {held_out_fraction})"
+        )
+    if chunk_scope == "stacked":
+        segments = [(0, n_samples)]
+    elif chunk_scope == "story":
+        if story_index is None or len(story_index) != n_samples:
+            raise ValueError("chunk_scope='story' needs a story_index with one entry per train row")
+        story_index = np.asarray(story_index)
+        change = np.flatnonzero(np.diff(story_index)) + 1
+        bounds = np.concatenate([[0], change, [n_samples]])
+        if len(np.unique(story_index)) != len(bounds) - 1:
+            raise ValueError("story_index: the rows of each story must be contiguous")
+        segments = [(int(a), int(b - a)) for a, b in zip(bounds[:-1], bounds[1:])]
+    else:
+        raise ValueError(f"chunk_scope must be 'stacked' or 'story', got {chunk_scope!r}")
+
+    chunk_starts = _chunks(segments, chunk_len)
+    n_held = int(held_out_fraction * n_samples / chunk_len)
+    if n_held < 1 or n_held >= len(chunk_starts):
+        raise ValueError(
+            f"bootstrap splits: {n_samples} rows give {len(chunk_starts)} chunks of {chunk_len}; "
+            f"holding out {n_held} of them leaves no train or no held-out rows"
+        )
+    rng = np.random.default_rng(seed)
+    all_rows = np.arange(n_samples)
+    splits = []
+    for _ in range(n_boots):
+        held_starts = rng.permutation(chunk_starts)[:n_held]
+        held = np.sort((held_starts[:, None] + np.arange(chunk_len)[None, :]).ravel())
+        mask = np.ones(n_samples, dtype=bool)
+        mask[held] = False
+        splits.append((all_rows[mask], held))
+    return splits
+
+
+# --- scores ---------------------------------------------------------------------------------
+
+
+def reference_score(y_true, y_pred):
+    """The reference's alpha-selection score (``bootstrap_ridge(use_corr=False)``), per target.
+
+    ``R2 = 1 - var(y - y_hat) / ((1 + var(y)) / 2)`` (variances over the held-out rows, ddof 0),
+    ``score = sign(R2) * sqrt(|R2|)``, NaN set to 0. Works on any himalaya backend and on himalaya's
+    stacked predictions: ``y_true`` (n, targets), ``y_pred`` (n, targets) or (n_alphas, n, targets).
+    """
+    from himalaya.backend import get_backend
+
+    backend = get_backend()
+    y_true, y_pred = backend.check_arrays(y_true, y_pred)
+    stacked = len(y_pred.shape) > len(y_true.shape)
+    axis = 1 if stacked else 0
+
+    resid = y_true - y_pred
+    resid_mean = resid.mean(axis)
+    resid_var = ((resid - (resid_mean[:, None] if stacked else resid_mean)) ** 2).mean(axis)
+    del resid
+    y_var = ((y_true - y_true.mean(0)) ** 2).mean(0)
+    r2 = 1.0 - resid_var / ((1.0 + y_var) / 2.0)
+    score = backend.sign(r2) * backend.sqrt(backend.abs(r2))
+    score[backend.isnan(score)] = 0
+    return score
+
+
+def get_score(name: str) -> Callable:
+    """The selection score named in the config: ``reference``, ``r2`` or ``correlation``."""
+    from himalaya.scoring import correlation_score, r2_score
+
+    scores = {"reference": reference_score, "r2": r2_score, "correlation": correlation_score}
+    if name not in scores:
+        raise ValueError(f"alignment.score must be one of {SCORES}, got {name!r}")
+    return scores[name]
+
+
+# --- backend --------------------------------------------------------------------------------
+
+
+def resolve_backend(name: str, device: str = "cpu") -> str:
+    """The himalaya backend for ``alignment.backend`` (``auto``: torch_cuda when a GPU is usable)."""
+    if name == "auto":
+        if device == "cpu":
+            return "numpy"
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a dependency
+            return "numpy"
+        if torch.cuda.is_available():
+            return "torch_cuda"
+        if device == "cuda":
+            raise RuntimeError("compute.device is 'cuda' and alignment.backend 'auto', but no CUDA device")
+        return "numpy"
+    if name not in BACKENDS:
+        raise ValueError(f"alignment.backend must be one of {BACKENDS} or 'auto', got {name!r}")
+    return name
+
+
+def use_backend(name: str):
+    """Activate a himalaya backend; fail (not fall back) when it is unavailable."""
+    from himalaya.backend import set_backend
+
+    return set_backend(name, on_error="raise")
+
+
+# --- the fit --------------------------------------------------------------------------------
+
+
+@dataclass
+class RidgeSettings:
+    """Everything that defines one encoding fit (the ``alignment:`` config section)."""
+
+    alphas: np.ndarray
+    alpha_convention: str = "huth"
+    score: str = "reference"
+    backend: str = "numpy"
+    n_targets_batch: int | None = 5000
+    n_alphas_batch: int | None = None
+    n_targets_batch_refit: int | None = None
+    dtype: str = "float32"
+
+    @classmethod
+    def from_config(cls, section: dict, device: str = "cpu") -> "RidgeSettings":
+        grid = section.get("alphas", {})
+        return cls(
+            alphas=huth_alphas(grid.get("log10_min", 1.0), grid.get("log10_max", 4.0), grid.get("n", 15)),
+            alpha_convention=section.get("alpha_convention", "huth"),
+            score=section.get("score", "reference"),
+            backend=resolve_backend(section.get("backend", "numpy"), device),
+            n_targets_batch=section.get("n_targets_batch", 5000),
+            n_alphas_batch=section.get("n_alphas_batch"),
+            n_targets_batch_refit=section.get("n_targets_batch_refit"),
+        )
+
+
+@dataclass
+class RidgeFit:
+    """One fit: per-voxel alphas (the settings' convention), CV scores and weights (numpy)."""
+
+    alphas: np.ndarray  # (V,) float32
+    cv_scores: np.ndarray  # (V,) float32, best alpha's score averaged over the splits
+    coef: np.ndarray  # (F, V) float32
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=self.coef.dtype) @ self.coef
+
+
+def fit_ridge_cv(
+    X: np.ndarray,
+    Y: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    settings: RidgeSettings,
+) -> RidgeFit:
+    """himalaya ``RidgeCV`` with explicit splits, the configured score and voxel batches.
+
+    ``X`` (n, F) and ``Y`` (n, V) must already be centred (no intercept is fitted). Memory beyond
+    ``Y`` and the (F, V) weights is bounded by the batch sizes, not by V.
+    """
+    from himalaya.ridge import RidgeCV
+
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"ridge: X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    backend = use_backend(settings.backend)
+    dtype = np.dtype(settings.dtype)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    Y = np.asarray(Y, dtype=dtype)
+    solver_params = dict(
+        score_func=get_score(settings.score),
+        n_targets_batch=settings.n_targets_batch,
+        n_alphas_batch=settings.n_alphas_batch,
+        n_targets_batch_refit=settings.n_targets_batch_refit or settings.n_targets_batch,
+    )
+    model = RidgeCV(
+        alphas=to_himalaya_alphas(settings.alphas, settings.alpha_convention).astype(dtype),
+        cv=[(np.asarray(tr), np.asarray(te)) for tr, te in splits],
+        fit_intercept=False,
+        solver_params=solver_params,
+    )
+    start = time.perf_counter()
+    model.fit(X, Y)
+    chosen = from_himalaya_alphas(backend.to_numpy(model.best_alphas_), settings.alpha_convention)
+    # snap to the grid (the float32 square and square root are not exact)
+    grid = np.asarray(settings.alphas, dtype=np.float64)
+    alphas = grid[np.abs(np.log(chosen)[:, None] - np.log(grid)[None, :]).argmin(axis=1)]
+    fit = RidgeFit(
+        alphas=alphas.astype(np.float32),
+        cv_scores=np.asarray(backend.to_numpy(model.cv_scores_), dtype=np.float32),
+        coef=np.asarray(backend.to_numpy(model.coef_), dtype=dtype),
+    )
+    log.info(
+        "ridge %s: X %s, Y %s, %d splits, %d alphas, backend %s: %.1f s",
+        settings.score, X.shape, Y.shape, len(splits), len(settings.alphas), settings.backend,
+        time.perf_counter() - start,
+    )
+    return fit
+

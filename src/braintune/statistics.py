@@ -1,0 +1,351 @@
+"""Statistics of brain alignment and low-level impact (paper 3.4.1-3.4.2, DECISIONS.md 10).
+
+Paired Wilcoxon signed-rank tests (``scipy.stats.wilcoxon``) of the reference variant (brain-tuned)
+against every other variant of the same family, plus configured cross-family pairs (HuBERT base
+brain-tuned vs HuBERT large pretrained, paper Fig. 5):
+
+* ``level = participants``: per region, the per-participant value (B, or R) averaged over layers
+  (and, for ``feature = all``, over the low-level features), paired across participants;
+* ``level = voxels``: per participant and region, the per-voxel value averaged over layers
+  (``nc_norm``; low-level: ``drop`` = nc_norm_o - nc_norm_r), paired across the region's voxels
+  above the noise-ceiling threshold.
+
+Holm-corrected p-values sit beside the raw ones. A Holm family is every comparison that shares
+``level``, ``region``, ``feature`` and ``subject``: one panel of a figure (one region, one level)
+shows a subset of these comparisons, so the correction is the panel's or slightly more conservative.
+``significant`` flags raw p < alpha (the paper's asterisk), ``significant_holm`` the corrected one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+log = logging.getLogger(__name__)
+
+ALL = "all"
+HOLM_KEYS = ("level", "region", "feature", "subject")
+
+
+# --- primitives -----------------------------------------------------------------------------
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN and
+    does not count as a test."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+@dataclass
+class WilcoxonResult:
+    n: int
+    statistic: float
+    p: float
+    mean_reference: float
+    mean_other: float
+    median_difference: float
+
+
+def paired_wilcoxon(reference: Sequence[float], other: Sequence[float], alternative: str = "two-sided") -> WilcoxonResult:
+    """Wilcoxon signed-rank test of paired samples (``reference - other``); pairs with a NaN are dropped.
+
+    ``p`` is NaN when fewer than one non-zero difference remains (no test possible).
+    """
+    a = np.asarray(reference, dtype=np.float64)
+    b = np.asarray(other, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_wilcoxon: samples differ in shape {a.shape} vs {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    n = int(a.size)
+    diff = a - b
+    mean_a = float(a.mean()) if n else float("nan")
+    mean_b = float(b.mean()) if n else float("nan")
+    median = float(np.median(diff)) if n else float("nan")
+    if n == 0 or not np.any(diff != 0):
+        return WilcoxonResult(n, float("nan"), float("nan"), mean_a, mean_b, median)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # small n: exact distribution notes
+        result = stats.wilcoxon(a, b, alternative=alternative)
+    return WilcoxonResult(n, float(result.statistic), float(result.pvalue), mean_a, mean_b, median)
+
+
+# --- comparisons ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``reference`` (family, variant) tested against ``other`` (family, variant)."""
+
+    reference_family: str
+    reference_variant: str
+    family: str
+    variant: str
+
+
+def comparisons(
+    available: Iterable[tuple[str, str]],
+    reference_variant: str = "braintuned",
+    cross_family: Sequence[dict] = (),
+) -> list[Comparison]:
+    """Reference variant vs each other variant within a family, plus the configured cross pairs
+    (``{reference_family, reference_variant, family, variant}``) whose both sides are available."""
+    available = list(dict.fromkeys(available))
+    have = set(available)
+    out = []
+    for family, variant in available:
+        if variant != reference_variant and (family, reference_variant) in have:
+            out.append(Comparison(family, reference_variant, family, variant))
+    for pair in cross_family:
+        c = Comparison(pair["reference_family"], pair["reference_variant"], pair["family"], pair["variant"])
+        if (c.reference_family, c.reference_variant) in have and (c.family, c.variant) in have:
+            out.append(c)
+        else:
+            log.info("cross-family comparison %s skipped: a side has no results", c)
+    return out
+
+
+def _add_holm(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    if table.empty:
+        return table
+    table = table.copy()
+    table["p_holm"] = np.nan
+    for _, index in table.groupby(list(HOLM_KEYS), dropna=False).groups.items():
+        table.loc[index, "p_holm"] = holm(table.loc[index, "p"].to_numpy())
+    table["significant"] = table["p"] < alpha
+    table["significant_holm"] = table["p_holm"] < alpha
+    return table
+
+
+def _row(level: str, comp: Comparison, region: str, feature: str, subject: str, res: WilcoxonResult) -> dict:
+    return {
+        "level": level,
+        "reference_family": comp.reference_family,
+        "reference_variant": comp.reference_variant,
+        "family": comp.family,
+        "variant": comp.variant,
+        "region": region,
+        "feature": feature,
+        "subject": subject,
+        "n": res.n,
+        "statistic": res.statistic,
+        "p": res.p,
+        "mean_reference": res.mean_reference,
+        "mean_other": res.mean_other,
+        "median_difference": res.median_difference,
+    }
+
+
+def participant_tests(
+    per_subject: pd.DataFrame,
+    value: str,
+    comps: Sequence[Comparison],
+    alternative: str = "two-sided",
+) -> list[dict]:
+    """Across participants: ``per_subject`` has family, variant, subject, region, feature and ``value``."""
+    rows = []
+    for (region, feature), block in per_subject.groupby(["region", "feature"], sort=False):
+        wide = block.pivot_table(index="subject", columns=["family", "variant"], values=value, aggfunc="mean")
+        for comp in comps:
+            ref_key, other_key = (comp.reference_family, comp.reference_variant), (comp.family, comp.variant)
+            if ref_key not in wide.columns or other_key not in wide.columns:
+                continue
+            res = paired_wilcoxon(wide[ref_key].to_numpy(), wide[other_key].to_numpy(), alternative)
+            rows.append(_row("participants", comp, region, feature, ALL, res))
+    return rows
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def read_tables(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Concatenate per-job TSVs (alignment or low-level rows)."""
+    frames = [pd.read_csv(p, sep="\t") for p in paths]
+    if not frames:
+        raise ValueError("statistics: no input tables")
+    return pd.concat(frames, ignore_index=True)
+
+
+def alignment_per_subject(table: pd.DataFrame) -> pd.DataFrame:
+    """B averaged over layers per (family, variant, subject, region); ``feature`` = ``all``."""
+    keys = ["family", "variant", "subject", "region"]
+    out = table.groupby(keys, sort=False).agg(B=("B", "mean"), n_layers=("layer", "nunique"),
+                                              n_voxels=("n_voxels", "first")).reset_index()
+    out["feature"] = ALL
+    return out
+
+
+def lowlevel_per_subject(table: pd.DataFrame) -> pd.DataFrame:
+    """R, B_o and B_r averaged over layers per feature, and over layers and features (``all``)."""
+    keys = ["family", "variant", "subject", "region"]
+    agg = dict(R=("R", "mean"), B_o=("B_o", "mean"), B_r=("B_r", "mean"), n_layers=("layer", "nunique"),
+               n_voxels=("n_voxels", "first"))
+    per_feature = table.groupby(keys + ["feature"], sort=False).agg(**agg).reset_index()
+    overall = table.groupby(keys, sort=False).agg(**agg).reset_index()
+    overall["feature"] = ALL
+    return pd.concat([per_feature, overall], ignore_index=True)
+
+
+@dataclass
+class VoxelSource:
+    """Per-voxel results of one (family, variant, subject) and the subject's masks."""
+
+    family: str
+    variant: str
+    subject: str
+    path: str
+    noise_ceiling: str
+    regions: str
+
+
+def _read_masks(source: VoxelSource) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    from braintune.alignment.encoding import ALL_REGION, read_noise_ceiling, read_regions
+
+    _, mask = read_noise_ceiling(source.noise_ceiling)
+    regions = read_regions(source.regions)
+    regions[ALL_REGION] = np.ones_like(mask)
+    return mask, regions
+
+
+def voxel_tests(
+    sources: Sequence[VoxelSource],
+    datasets: dict[str, str],
+    comps: Sequence[Comparison],
+    alternative: str = "two-sided",
+) -> list[dict]:
+    """Across voxels within each participant and region.
+
+    ``datasets`` maps a ``feature`` label to the HDF5 dataset holding the per-voxel value (e.g.
+    ``{"all": "layer_mean/nc_norm"}``).
+    """
+    index = {(s.family, s.variant, s.subject): s for s in sources}
+    subjects = list(dict.fromkeys(s.subject for s in sources))
+    rows = []
+    for subject in subjects:
+        masks = None
+        cache: dict[tuple[str, str, str], np.ndarray] = {}
+
+        def values(family: str, variant: str, dataset: str) -> np.ndarray | None:
+            source = index.get((family, variant, subject))
+            if source is None:
+                return None
+            key = (family, variant, dataset)
+            if key not in cache:
+                with h5py.File(source.path, "r") as handle:
+                    if dataset not in handle:
+                        raise KeyError(f"{source.path}: no dataset '{dataset}'")
+                    cache[key] = handle[dataset][...].astype(np.float64)
+            return cache[key]
+
+        for comp in comps:
+            for feature, dataset in datasets.items():
+                ref = values(comp.reference_family, comp.reference_variant, dataset)
+                other = values(comp.family, comp.variant, dataset)
+                if ref is None or other is None:
+                    continue
+                if masks is None:
+                    masks = _read_masks(index[(comp.family, comp.variant, subject)])
+                nc_mask, regions = masks
+                for region, voxels in regions.items():
+                    select = voxels & nc_mask
+                    res = paired_wilcoxon(ref[select], other[select], alternative)
+                    rows.append(_row("voxels", comp, region, feature, subject, res))
+    return rows
+
+
+def wilcoxon_table(rows: list[dict], alpha: float, config_hash: str) -> pd.DataFrame:
+    """Tidy Wilcoxon table with Holm-corrected p-values and flags."""
+    columns = list(_row("x", Comparison("", "", "", ""), "", "", "", WilcoxonResult(0, 0, 0, 0, 0, 0)))
+    table = pd.DataFrame(rows, columns=columns)
+    table = _add_holm(table, alpha)
+    if table.empty:
+        table = pd.DataFrame(columns=columns + ["p_holm", "significant", "significant_holm"])
+    table["config_hash"] = config_hash
+    return table
+
+
+def write_tsv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    from braintune.utils import atomic_output
+
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+
+
+# --- the job --------------------------------------------------------------------------------
+
+
+def _with_hash(summary: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Carry each (family, variant, subject)'s config hash from the per-job rows to a summary."""
+    keys = ["family", "variant", "subject"]
+    if "config_hash" not in rows:
+        return summary
+    return summary.merge(rows.drop_duplicates(keys)[keys + ["config_hash"]], on=keys, how="left")
+
+
+def run_statistics(
+    alignment: Sequence[VoxelSource],
+    alignment_tables: Sequence[str],
+    lowlevel: Sequence[VoxelSource],
+    lowlevel_tables: Sequence[str],
+    lowlevel_features: Sequence[str],
+    outputs: dict[str, str],
+    reference_variant: str = "braintuned",
+    cross_family: Sequence[dict] = (),
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    voxel_level: bool = True,
+    config_hash: str = "",
+) -> dict[str, pd.DataFrame]:
+    """Every statistics table of the alignment and low-level analyses (docs/artifacts.md).
+
+    ``outputs`` maps ``alignment``, ``alignment_subject``, ``wilcoxon_alignment`` and, when low-level
+    results are given, ``lowlevel``, ``lowlevel_subject``, ``wilcoxon_lowlevel`` to TSV paths.
+    """
+    tables: dict[str, pd.DataFrame] = {}
+    align = read_tables(alignment_tables)
+    tables["alignment"] = align
+    per_subject = _with_hash(alignment_per_subject(align), align)
+    tables["alignment_subject"] = per_subject
+    available = list(per_subject[["family", "variant"]].drop_duplicates().itertuples(index=False, name=None))
+    comps = comparisons(available, reference_variant, cross_family)
+    rows = participant_tests(per_subject, "B", comps, alternative)
+    if voxel_level:
+        rows += voxel_tests(alignment, {ALL: "layer_mean/nc_norm"}, comps, alternative)
+    tables["wilcoxon_alignment"] = wilcoxon_table(rows, alpha, config_hash)
+    log.info("alignment: %d rows, %d comparisons, %d tests", len(align), len(comps), len(rows))
+
+    if lowlevel_tables:
+        low = read_tables(lowlevel_tables)
+        tables["lowlevel"] = low
+        low_subject = _with_hash(lowlevel_per_subject(low), low)
+        tables["lowlevel_subject"] = low_subject
+        available = list(low_subject[["family", "variant"]].drop_duplicates().itertuples(index=False, name=None))
+        comps = comparisons(available, reference_variant, cross_family)
+        rows = participant_tests(low_subject, "R", comps, alternative)
+        if voxel_level:
+            datasets = {ALL: "layer_mean/drop", **{f: f"{f}/layer_mean/drop" for f in lowlevel_features}}
+            rows += voxel_tests(lowlevel, datasets, comps, alternative)
+        tables["wilcoxon_lowlevel"] = wilcoxon_table(rows, alpha, config_hash)
+        log.info("low-level: %d rows, %d comparisons, %d tests", len(low), len(comps), len(rows))
+
+    for name, table in tables.items():
+        if name in outputs:
+            write_tsv(table, outputs[name])
+    return tables

@@ -1,0 +1,176 @@
+"""Voxelwise ridge of the alignment stage: alpha convention, chunk splits, the reference score."""
+
+import numpy as np
+import pytest
+
+from braintune.alignment.ridge import (
+    RidgeSettings,
+    bootstrap_chunk_splits,
+    fit_ridge_cv,
+    from_himalaya_alphas,
+    get_score,
+    huth_alphas,
+    reference_score,
+    resolve_backend,
+    to_himalaya_alphas,
+    use_backend,
+)
+
+
+def _data(n=400, p=30, v=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    W = rng.standard_normal((p, v)) * (rng.random(v) < 0.5)
+    Y = X @ W * 0.3 + rng.standard_normal((n, v))
+    return X, (Y - Y.mean(0)) / Y.std(0)
+
+
+def _closed_form(X, y, alpha_huth):
+    """(X'X + a^2 I)^-1 X'y: the reference's penalty."""
+    return np.linalg.solve(X.T @ X + alpha_huth**2 * np.eye(X.shape[1]), X.T @ y)
+
+
+def _reference_bootstrap(X, Y, splits, alphas):
+    """The reference's bootstrap_ridge selection, written out (float64, per-alpha SVD solution)."""
+    scores = np.zeros((len(splits), len(alphas), Y.shape[1]))
+    for b, (train, held) in enumerate(splits):
+        U, s, Vt = np.linalg.svd(X[train], full_matrices=False)
+        UR = U.T @ Y[train]
+        for i, a in enumerate(alphas):
+            pred = X[held] @ (Vt.T @ ((s / (s**2 + a**2))[:, None] * UR))
+            r2 = 1 - (Y[held] - pred).var(0) / ((1 + Y[held].var(0)) / 2)
+            scores[b, i] = np.nan_to_num(np.sign(r2) * np.sqrt(np.abs(r2)))
+    return alphas[scores.mean(0).argmax(0)]
+
+
+def test_alpha_grid_and_convention():
+    grid = huth_alphas()
+    assert grid.shape == (15,) and grid[0] == pytest.approx(10) and grid[-1] == pytest.approx(1e4)
+    assert np.allclose(to_himalaya_alphas(grid), grid**2)
+    assert np.allclose(from_himalaya_alphas(to_himalaya_alphas(grid)), grid)
+    assert np.allclose(to_himalaya_alphas(grid, "himalaya"), grid)
+    with pytest.raises(ValueError, match="convention"):
+        to_himalaya_alphas(grid, "sklearn")
+
+
+@pytest.mark.parametrize("convention", ["huth", "himalaya"])
+def test_single_alpha_fit_equals_closed_form(convention):
+    X, Y = _data()
+    splits = bootstrap_chunk_splits(len(X), seed=0)
+    alpha = 50.0
+    settings = RidgeSettings(alphas=np.array([alpha]), alpha_convention=convention, dtype="float64",
+                             n_targets_batch=7)
+    fit = fit_ridge_cv(X, Y, splits, settings)
+    penalty = alpha if convention == "huth" else np.sqrt(alpha)
+    expected = _closed_form(X, Y, penalty)
+    assert np.allclose(fit.alphas, alpha)
+    assert np.allclose(fit.coef, expected, atol=1e-8)
+    # the two conventions really differ: alpha 50 means a penalty of 2500 in the Huth convention
+    other = _closed_form(X, Y, np.sqrt(alpha) if convention == "huth" else alpha)
+    assert not np.allclose(fit.coef, other, atol=1e-4)
+
+
+def test_cv_selection_matches_reference_bootstrap_and_refit():
+    X, Y = _data(seed=1)
+    splits = bootstrap_chunk_splits(len(X), seed=3)
+    alphas = huth_alphas()
+    fit = fit_ridge_cv(X, Y, splits, RidgeSettings(alphas=alphas, dtype="float64", n_targets_batch=16))
+    expected = _reference_bootstrap(X, Y, splits, alphas)
+    assert np.allclose(fit.alphas, expected)
+    assert len(np.unique(fit.alphas)) > 1  # the grid is really searched per voxel
+    for v in (0, 17, 59):
+        assert np.allclose(fit.coef[:, v], _closed_form(X, Y[:, v], fit.alphas[v]), atol=1e-8)
+
+
+def test_float32_batches_agree_with_float64():
+    X, Y = _data(seed=2)
+    splits = bootstrap_chunk_splits(len(X), seed=0)
+    f64 = fit_ridge_cv(X, Y, splits, RidgeSettings(alphas=huth_alphas(), dtype="float64"))
+    f32 = fit_ridge_cv(X, Y, splits, RidgeSettings(alphas=huth_alphas(), n_targets_batch=9, n_alphas_batch=4))
+    assert f32.coef.dtype == np.float32
+    assert np.mean(np.isclose(f32.alphas, f64.alphas, rtol=1e-3)) > 0.9
+    pred64, pred32 = f64.predict(X), f32.predict(X)
+    same = np.isclose(f32.alphas, f64.alphas, rtol=1e-3)
+    assert np.allclose(pred32[:, same], pred64[:, same], atol=1e-3)
+
+
+def test_torch_backend_matches_numpy():
+    pytest.importorskip("torch")
+    X, Y = _data(seed=4, v=20)
+    splits = bootstrap_chunk_splits(len(X), seed=0)
+    fits = {b: fit_ridge_cv(X, Y, splits, RidgeSettings(alphas=huth_alphas(), backend=b, dtype="float64"))
+            for b in ("numpy", "torch")}
+    use_backend("numpy")
+    assert np.allclose(fits["numpy"].alphas, fits["torch"].alphas)
+    assert np.allclose(fits["numpy"].coef, fits["torch"].coef, atol=1e-8)
+
+
+def test_splits_are_seeded_chunks_of_the_right_size():
+    n = 1013
+    splits = bootstrap_chunk_splits(n, n_boots=3, chunk_len=20, held_out_fraction=0.25, seed=7)
+    assert len(splits) == 3
+    n_chunks = int(0.25 * n / 20)
+    for train, held in splits:
+        assert len(held) == n_chunks * 20
+        assert np.array_equal(np.sort(np.concatenate([train, held])), np.arange(n))
+        starts = held[::20]
+        assert np.all(starts % 20 == 0)  # whole chunks on the 20-row grid
+        assert np.array_equal(held, (starts[:, None] + np.arange(20)).ravel())
+        assert held.max() < (n // 20) * 20  # the partial last chunk is never held out
+    # bootstraps differ; the same seed reproduces, another seed does not
+    assert not np.array_equal(splits[0][1], splits[1][1])
+    again = bootstrap_chunk_splits(n, seed=7)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again))
+    assert not np.array_equal(bootstrap_chunk_splits(n, seed=8)[0][1], splits[0][1])
+
+
+def test_story_scoped_chunks_never_straddle_stories():
+    lengths = [95, 130, 77, 101]
+    index = np.repeat(np.arange(4), lengths)
+    bounds = np.cumsum([0] + lengths)
+    for train, held in bootstrap_chunk_splits(len(index), seed=1, story_index=index, chunk_scope="story",
+                                              chunk_len=10):
+        for start in held[::10]:
+            assert index[start] == index[start + 9]
+            assert (start - bounds[index[start]]) % 10 == 0
+    with pytest.raises(ValueError, match="story_index"):
+        bootstrap_chunk_splits(len(index), chunk_scope="story")
+    with pytest.raises(ValueError, match="contiguous"):
+        bootstrap_chunk_splits(6, chunk_len=1, story_index=np.array([0, 1, 0, 1, 0, 1]), chunk_scope="story")
+    with pytest.raises(ValueError, match="chunks"):
+        bootstrap_chunk_splits(50, chunk_len=20)
+
+
+def test_reference_score_by_hand():
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((50, 3))
+    pred = 0.5 * y + 0.3 * rng.standard_normal((50, 3))
+    resvar = np.var(y - pred, axis=0)
+    r2 = 1 - resvar / ((1 + np.var(y, axis=0)) / 2)
+    expected = np.sign(r2) * np.sqrt(np.abs(r2))
+    assert np.allclose(reference_score(y, pred), expected)
+    # a bad prediction gives a negative score: sign(R2) sqrt(|R2|)
+    bad = reference_score(y, -3 * y)
+    assert np.all(bad < 0)
+    assert np.allclose(bad, -np.sqrt(np.abs(1 - np.var(4 * y, 0) / ((1 + np.var(y, 0)) / 2))))
+    # stacked predictions (alphas, n, targets), as himalaya passes them
+    stacked = np.stack([pred, -3 * y])
+    assert np.allclose(reference_score(y, stacked), np.stack([expected, bad]))
+    # an offset does not change var(resid): the score uses the variance, not the MSE
+    assert np.allclose(reference_score(y, pred + 5.0), expected)
+    # NaN -> 0
+    pred_nan = pred.copy()
+    pred_nan[:, 1] = np.nan
+    out = reference_score(y, pred_nan)
+    assert out[1] == 0 and np.isclose(out[0], expected[0])
+
+
+def test_score_and_backend_keys():
+    assert get_score("reference") is reference_score
+    assert get_score("r2").__name__ == "r2_score"
+    with pytest.raises(ValueError, match="alignment.score"):
+        get_score("mse")
+    assert resolve_backend("auto", "cpu") == "numpy"
+    assert resolve_backend("torch") == "torch"
+    with pytest.raises(ValueError, match="alignment.backend"):
+        resolve_backend("cupy")

@@ -1,0 +1,151 @@
+"""Wilcoxon signed-rank wrapper, Holm correction and the tidy statistics tables."""
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from braintune.statistics import (
+    Comparison,
+    VoxelSource,
+    alignment_per_subject,
+    comparisons,
+    holm,
+    lowlevel_per_subject,
+    paired_wilcoxon,
+    participant_tests,
+    voxel_tests,
+    wilcoxon_table,
+)
+
+
+def test_holm_hand_example():
+    p = [0.01, 0.04, 0.03, 0.005]
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone 0.06
+    assert np.allclose(holm(p), [0.03, 0.06, 0.06, 0.02])
+    assert np.allclose(holm([0.5, 0.9]), [1.0, 1.0])  # capped at 1
+    out = holm([0.01, np.nan, 0.02])
+    assert np.isnan(out[1]) and np.allclose(out[[0, 2]], [0.02, 0.02])  # NaN is not a test
+    assert holm([]).shape == (0,)
+
+
+def test_wilcoxon_wrapper_matches_scipy():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.3, 0.1, 40)
+    b = a - rng.normal(0.05, 0.05, 40)
+    res = paired_wilcoxon(a, b)
+    ref = stats.wilcoxon(a, b)
+    assert res.p == pytest.approx(ref.pvalue) and res.statistic == pytest.approx(ref.statistic)
+    assert res.n == 40 and res.mean_reference == pytest.approx(a.mean()) and res.mean_other == pytest.approx(b.mean())
+    assert paired_wilcoxon(a, b, "greater").p == pytest.approx(stats.wilcoxon(a, b, alternative="greater").pvalue)
+    # 8 participants, all better: the exact two-sided p is 2/256
+    assert paired_wilcoxon(np.arange(8) + 1.0, np.zeros(8)).p == pytest.approx(2 / 256)
+    # NaN pairs dropped
+    a2, b2 = a.copy(), b.copy()
+    a2[3] = np.nan
+    res2 = paired_wilcoxon(a2, b2)
+    assert res2.n == 39 and res2.p == pytest.approx(stats.wilcoxon(np.delete(a, 3), np.delete(b, 3)).pvalue)
+    # no difference at all: no test
+    assert np.isnan(paired_wilcoxon([1.0, 2.0], [1.0, 2.0]).p)
+    with pytest.raises(ValueError, match="shape"):
+        paired_wilcoxon([1.0], [1.0, 2.0])
+
+
+def test_comparisons_reference_against_each_variant_and_cross_family():
+    available = [("w", "pretrained"), ("w", "braintuned"), ("w", "random"), ("h", "pretrained"),
+                 ("h", "braintuned"), ("hl", "pretrained"), ("x", "pretrained")]
+    cross = [dict(reference_family="h", reference_variant="braintuned", family="hl", variant="pretrained"),
+             dict(reference_family="h", reference_variant="braintuned", family="zz", variant="pretrained")]
+    comps = comparisons(available, "braintuned", cross)
+    assert comps == [
+        Comparison("w", "braintuned", "w", "pretrained"),
+        Comparison("w", "braintuned", "w", "random"),
+        Comparison("h", "braintuned", "h", "pretrained"),
+        Comparison("h", "braintuned", "hl", "pretrained"),
+    ]
+
+
+def _alignment_rows():
+    rows = []
+    rng = np.random.default_rng(0)
+    for subject_i, subject in enumerate(["UTS01", "UTS02", "UTS03", "UTS04", "UTS05", "UTS06"]):
+        for variant, shift in (("pretrained", 0.0), ("braintuned", 0.1), ("random", -0.2)):
+            for layer in (1, 2):
+                for region in ("late_language", "primary_auditory"):
+                    b = 0.4 + 0.02 * subject_i + (shift if region == "late_language" else 0) + 0.01 * layer
+                    rows.append(dict(family="w", variant=variant, subject=subject, region=region, layer=layer,
+                                     n_voxels=10, rho_mean=b / 2,
+                                     B=b + (0.001 * rng.standard_normal() if region == "late_language" else 0),
+                                     config_hash="c"))
+    return pd.DataFrame(rows)
+
+
+def test_participant_level_tests_and_holm_groups():
+    table = _alignment_rows()
+    per_subject = alignment_per_subject(table)
+    assert len(per_subject) == 6 * 3 * 2
+    one = per_subject.query("subject == 'UTS01' and variant == 'braintuned' and region == 'late_language'")
+    expected = table.query("subject == 'UTS01' and variant == 'braintuned' and region == 'late_language'")["B"].mean()
+    assert one["B"].item() == pytest.approx(expected)
+    comps = comparisons(per_subject[["family", "variant"]].itertuples(index=False, name=None))
+    out = wilcoxon_table(participant_tests(per_subject, "B", comps), alpha=0.05, config_hash="k")
+    assert len(out) == 2 * 2  # 2 regions x 2 comparisons
+    lang = out.query("region == 'late_language'").set_index("variant")
+    # 6 participants all higher: exact two-sided p = 2/64
+    assert lang.loc["pretrained", "p"] == pytest.approx(2 / 64)
+    assert lang.loc["pretrained", "p_holm"] == pytest.approx(min(1, 2 * 2 / 64))
+    # raw p = 0.031 is significant; Holm over the region's 2 comparisons gives 0.0625, not significant
+    assert bool(lang.loc["pretrained", "significant"]) and not bool(lang.loc["pretrained", "significant_holm"])
+    assert lang.loc["pretrained", "subject"] == "all" and lang.loc["pretrained", "level"] == "participants"
+    aud = out.query("region == 'primary_auditory'")
+    assert aud["p"].isna().all() and not aud["significant"].any()  # identical values: no test
+    assert (out["config_hash"] == "k").all()
+
+
+def test_lowlevel_per_subject_means():
+    rows = []
+    for feature, r in (("powspec", 10.0), ("diphone", 30.0)):
+        for layer in (1, 2):
+            rows.append(dict(family="w", variant="pretrained", subject="UTS01", region="a", layer=layer,
+                             feature=feature, n_voxels=5, B_o=0.5, B_r=0.5 * (1 - r / 100), R=r + layer))
+    out = lowlevel_per_subject(pd.DataFrame(rows)).set_index("feature")
+    assert out.loc["powspec", "R"] == pytest.approx(11.5)
+    assert out.loc["all", "R"] == pytest.approx((11 + 12 + 31 + 32) / 4)
+
+
+def test_voxel_level_tests_read_layer_means(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 60
+    nc = np.linspace(0.1, 0.9, n).astype(np.float32)
+    with h5py.File(tmp_path / "nc.h5", "w") as h:
+        h["nc"], h["mask"] = nc, nc > 0.4
+    with h5py.File(tmp_path / "regions.h5", "w") as h:
+        h["late_language"] = np.arange(n) < 40
+    base = rng.normal(0.4, 0.1, n)
+    sources = []
+    for variant, value in (("pretrained", base), ("braintuned", base + 0.05 + 0.01 * rng.standard_normal(n))):
+        path = tmp_path / f"{variant}.h5"
+        with h5py.File(path, "w") as h:
+            h["layer_mean/nc_norm"] = value.astype(np.float32)
+        sources.append(VoxelSource("w", variant, "UTS01", str(path), str(tmp_path / "nc.h5"),
+                                   str(tmp_path / "regions.h5")))
+    comps = [Comparison("w", "braintuned", "w", "pretrained")]
+    rows = voxel_tests(sources, {"all": "layer_mean/nc_norm"}, comps)
+    out = wilcoxon_table(rows, 0.05, "k").set_index("region")
+    select = (np.arange(n) < 40) & (nc > 0.4)
+    b = sources[1].path
+    with h5py.File(b) as h:
+        tuned = h["layer_mean/nc_norm"][...]
+    expected = stats.wilcoxon(tuned[select].astype(np.float64), base.astype(np.float32)[select].astype(np.float64))
+    assert out.loc["late_language", "n"] == select.sum()
+    assert out.loc["late_language", "p"] == pytest.approx(expected.pvalue)
+    assert out.loc["all", "n"] == (nc > 0.4).sum()
+    assert (out["level"] == "voxels").all() and (out["subject"] == "UTS01").all()
+    # one comparison per (level, region, feature, subject) Holm family: nothing to correct
+    assert np.allclose(out["p_holm"], out["p"])
+
+
+def test_empty_table_has_the_columns():
+    out = wilcoxon_table([], 0.05, "k")
+    assert {"p", "p_holm", "significant", "config_hash", "level", "family", "variant"} <= set(out.columns)
