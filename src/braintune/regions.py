@@ -210,17 +210,26 @@ def glasser_voxel_areas(cortex, psubject: str, xfm: str, mask_name: str, parcels
     return table[label[mask]]
 
 
-def pycortex_roi_masks(cortex, psubject: str, xfm: str, mask_name: str, rois: dict[str, list[str]]) -> dict[str, np.ndarray]:
-    """The fallback: pycortex overlay regions as voxel masks (cortical-mask order)."""
-    wanted = sorted({r for members in rois.values() for r in members})
-    volumes = cortex.utils.get_roi_masks(psubject, xfm, roi_list=wanted, gm_sampler="cortical", split_lr=False, allow_overlap=True)
-    mask = np.asarray(cortex.db.get_mask(psubject, xfm, mask_name), dtype=bool)
+def pycortex_roi_masks(cortex, psubject: str, xfm: str, mask_name: str, rois: dict[str, list[str]], mapper_type: str) -> dict[str, np.ndarray]:
+    """The fallback: the subject's pycortex overlay regions (``overlays.svg``, layer ``rois``) as voxel
+    masks in cortical-mask order. A voxel belongs to a region when the region's vertices carry at least
+    half of its vertex-to-voxel weight (the same mapper and rule as the Glasser path)."""
+    mapper = cortex.get_mapper(psubject, xfm, mapper_type)
+    overlay = cortex.db.get_overlay(psubject)
+    offsets = np.cumsum([0] + [m.shape[0] for m in mapper.masks])
+    mask = np.asarray(cortex.db.get_mask(psubject, xfm, mask_name), dtype=bool).ravel()
+    total = sum(np.asarray(m.sum(axis=0)).ravel() for m in mapper.masks)
     out = {}
     for region, members in rois.items():
-        sel = np.zeros(int(mask.sum()), dtype=bool)
+        inside = np.zeros(offsets[-1], dtype=np.float64)
         for roi in members:
-            sel |= np.asarray(volumes[roi], dtype=bool)[mask] if np.asarray(volumes[roi]).shape == mask.shape else np.asarray(volumes[roi], dtype=bool)
-        out[region] = sel
+            try:
+                inside[np.asarray(overlay.rois.get_mask(roi), dtype=np.int64)] = 1.0
+            except (AttributeError, KeyError, ValueError) as err:
+                raise ValueError(f"preprocess.regions.pycortex_rois.{region}: {psubject}'s overlays.svg has no ROI '{roi}'") from err
+        weight = sum(sparse.csr_matrix(m).T @ inside[offsets[h]:offsets[h + 1]] for h, m in enumerate(mapper.masks))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[region] = ((weight / total) >= 0.5)[mask] & (total[mask] > 0)
     return out
 
 
@@ -295,7 +304,7 @@ def subject_regions(config: dict, subject: str, n_voxels: int, inputs: dict) -> 
             masks = region_masks(parcels, cfg["areas"], cfg["groups"])
             attrs.update(annotation=str(inputs["annot"]["lh"]), mapper=cfg["mapper"])
         elif source == "pycortex":
-            masks = pycortex_roi_masks(cortex, psubject, xfm, cfg["mask"], cfg["pycortex_rois"])
+            masks = pycortex_roi_masks(cortex, psubject, xfm, cfg["mask"], cfg["pycortex_rois"], cfg["mapper"])
         else:
             raise ValueError(f"preprocess.regions.source: unknown source {source!r}")
     for name, mask in masks.items():
