@@ -78,6 +78,10 @@ def test_deterministic_regardless_of_history():
     ref = synthesize_many([dict(text="one small bird", rate=150), dict(text="a red apple", rate=200)])
     again = synthesize_many([dict(text="one small bird", rate=150), dict(text="a red apple", rate=200)])
     assert all(np.array_equal(x.audio, y.audio) for x, y in zip(ref, again))
+    # in-process synthesis changes espeak's hidden state; isolated batches do not see it
+    synthesize_many([dict(text="the weather was cold and the river was wide", rate=120)], isolate=False)
+    after = synthesize_many([dict(text="one small bird", rate=150)])[0]
+    assert np.array_equal(after.audio, ref[0].audio)
 
 
 def test_thread_safe_in_process():
