@@ -104,15 +104,20 @@ def speaker_voices(n: int, seed: int) -> list[dict]:
     return voices
 
 
-def _speak(text: str, voice: dict, **overrides):
-    from braintune.data.synth import synthesize
-
-    params = {"voice": voice["voice"], "rate": voice["rate"], "pitch": voice["pitch"], "pitch_range": 50}
+def _request(text: str, voice: dict, **overrides) -> dict:
+    """Arguments of :func:`braintune.data.synth.synthesize` for one utterance of a speaker."""
+    params = {"text": text, "voice": voice["voice"], "rate": voice["rate"], "pitch": voice["pitch"], "pitch_range": 50}
     params.update(overrides)
     params["rate"] = int(np.clip(params["rate"], 80, 450))
-    utt = synthesize(text, **params)
-    audio = soxr.resample(utt.audio, utt.sample_rate, SAMPLE_RATE).astype(np.float32)
-    return utt, audio
+    return params
+
+
+def _speak_all(requests: list[dict]):
+    """Synthesise a batch in one isolated espeak worker; yield ``(utterance, 16 kHz audio)``."""
+    from braintune.data.synth import synthesize_many
+
+    for utt in synthesize_many(requests):
+        yield utt, soxr.resample(utt.audio, utt.sample_rate, SAMPLE_RATE).astype(np.float32)
 
 
 def _samples(t: float, n: int) -> int:
@@ -124,7 +129,7 @@ def write_timit(root: Path, n_train: int, n_test: int, n_sx: int, n_si: int, sx_
     rng = np.random.default_rng(seed)
     voices = speaker_voices(n_train + n_test, seed)
     si_used: set[str] = set()
-    count = 0
+    jobs = []
     for k, voice in enumerate(voices):
         split = "TRAIN" if k < n_train else "TEST"
         sex = "F" if "+f" in voice["voice"] else "M"
@@ -143,26 +148,25 @@ def write_timit(root: Path, n_train: int, n_test: int, n_sx: int, n_si: int, sx_
             sentences.append((f"SI{100 + len(si_used)}", text))
         out_dir = root / split / "DR1" / speaker
         out_dir.mkdir(parents=True, exist_ok=True)
-        for sent, text in sentences:
-            utt, audio = _speak(text, voice)
-            n = len(audio)
-            phn, cursor = [], 0
-            for start, end, label in utt.phones:
-                s, e = _samples(start, n), _samples(end, n)
-                if s > cursor:
-                    phn.append((cursor, s, "h#" if cursor == 0 else "pau"))
-                phn.append((s, e, arpabet_to_timit(label)))
-                cursor = e
-            if cursor < n:
-                phn.append((cursor, n, "h#"))
-            stem = out_dir / sent
-            sf.write(str(stem) + ".WAV", audio, SAMPLE_RATE, format="NIST", subtype="PCM_16")
-            Path(str(stem) + ".PHN").write_text("".join(f"{s} {e} {lab}\n" for s, e, lab in phn if e > s))
-            Path(str(stem) + ".WRD").write_text(
-                "".join(f"{_samples(s, n)} {_samples(e, n)} {w}\n" for s, e, w in utt.words))
-            Path(str(stem) + ".TXT").write_text(f"0 {n} {text}\n")
-            count += 1
-    return count
+        jobs.extend((out_dir, sent, text, _request(text, voice)) for sent, text in sentences)
+    for (out_dir, sent, text, _), (utt, audio) in zip(jobs, _speak_all([j[3] for j in jobs])):
+        n = len(audio)
+        phn, cursor = [], 0
+        for start, end, label in utt.phones:
+            s, e = _samples(start, n), _samples(end, n)
+            if s > cursor:
+                phn.append((cursor, s, "h#" if cursor == 0 else "pau"))
+            phn.append((s, e, arpabet_to_timit(label)))
+            cursor = e
+        if cursor < n:
+            phn.append((cursor, n, "h#"))
+        stem = out_dir / sent
+        sf.write(str(stem) + ".WAV", audio, SAMPLE_RATE, format="NIST", subtype="PCM_16")
+        Path(str(stem) + ".PHN").write_text("".join(f"{s} {e} {lab}\n" for s, e, lab in phn if e > s))
+        Path(str(stem) + ".WRD").write_text(
+            "".join(f"{_samples(s, n)} {_samples(e, n)} {w}\n" for s, e, w in utt.words))
+        Path(str(stem) + ".TXT").write_text(f"0 {n} {text}\n")
+    return len(jobs)
 
 
 def write_speech_commands(root: Path, n_speakers: int, seed: int, duration_s: float = 1.0) -> int:
@@ -172,18 +176,18 @@ def write_speech_commands(root: Path, n_speakers: int, seed: int, duration_s: fl
     ids = [f"{k:08x}" for k in np.random.default_rng(seed).integers(0, 2**32, n_speakers)]
     lists = {"validation_list.txt": [], "testing_list.txt": []}
     n_len = int(duration_s * SAMPLE_RATE)
-    for k, (voice, spk) in enumerate(zip(voices, ids)):
-        for word in SPEECH_COMMANDS_35:
-            _, audio = _speak(word, voice)
-            clip = np.zeros(n_len, np.float32)
-            clip[: min(n_len, len(audio))] = audio[:n_len]
-            rel = f"{word}/{spk}_nohash_0.wav"
-            (root / word).mkdir(parents=True, exist_ok=True)
-            sf.write(root / rel, clip, SAMPLE_RATE, subtype="PCM_16")
-            if k == n_speakers - 1:
-                lists["testing_list.txt"].append(rel)
-            elif k == n_speakers - 2 and n_speakers > 3:  # tiny demos keep two training speakers
-                lists["validation_list.txt"].append(rel)
+    jobs = [(k, spk, word, _request(word, voice)) for k, (voice, spk) in enumerate(zip(voices, ids))
+            for word in SPEECH_COMMANDS_35]
+    for (k, spk, word, _), (_, audio) in zip(jobs, _speak_all([j[3] for j in jobs])):
+        clip = np.zeros(n_len, np.float32)
+        clip[: min(n_len, len(audio))] = audio[:n_len]
+        rel = f"{word}/{spk}_nohash_0.wav"
+        (root / word).mkdir(parents=True, exist_ok=True)
+        sf.write(root / rel, clip, SAMPLE_RATE, subtype="PCM_16")
+        if k == n_speakers - 1:
+            lists["testing_list.txt"].append(rel)
+        elif k == n_speakers - 2 and n_speakers > 3:  # tiny demos keep two training speakers
+            lists["validation_list.txt"].append(rel)
     for name, rels in lists.items():
         (root / name).write_text("".join(r + "\n" for r in rels))
     return n_speakers * len(SPEECH_COMMANDS_35)
@@ -194,17 +198,17 @@ def write_crema_d(root: Path, n_actors: int, seed: int) -> int:
     voices = speaker_voices(n_actors, seed + 2)
     out = root / "AudioWAV"
     out.mkdir(parents=True, exist_ok=True)
-    count = 0
+    jobs = []
     for k, voice in enumerate(voices):
-        actor = str(1001 + k)
         for code, text in CREMA_D_SENTENCES.items():
             for emotion in CREMA_D_EMOTIONS:
                 pitch, prange, drate = EMOTION_PROSODY[emotion]
-                _, audio = _speak(text, voice, pitch=int(np.clip(pitch + voice["pitch"] - 50, 0, 100)),
-                                  pitch_range=prange, rate=voice["rate"] + drate)
-                sf.write(out / f"{actor}_{code}_{emotion}_XX.wav", audio, SAMPLE_RATE, subtype="PCM_16")
-                count += 1
-    return count
+                jobs.append((f"{1001 + k}_{code}_{emotion}_XX.wav",
+                             _request(text, voice, pitch=int(np.clip(pitch + voice["pitch"] - 50, 0, 100)),
+                                      pitch_range=prange, rate=voice["rate"] + drate)))
+    for (name, _), (_, audio) in zip(jobs, _speak_all([j[1] for j in jobs])):
+        sf.write(out / name, audio, SAMPLE_RATE, subtype="PCM_16")
+    return len(jobs)
 
 
 def write_slurp(root: Path, n_speakers: int, seed: int) -> int:
@@ -216,19 +220,21 @@ def write_slurp(root: Path, n_speakers: int, seed: int) -> int:
     text_dir.mkdir(parents=True, exist_ok=True)
     items = {"train": [], "devel": [], "test": []}
     slurp_id = 0
+    jobs = []
     for k, voice in enumerate(voices):
         split = "test" if k == n_speakers - 1 else "devel" if k == n_speakers - 2 else "train"
         for scenario, action, phrasings in SLURP_COMMANDS:
             for sentence in phrasings:
-                slurp_id += 1
-                name = f"audio-{1490000000 + slurp_id}.flac"
-                _, audio = _speak(sentence, voice)
-                sf.write(audio_dir / name, audio, SAMPLE_RATE, format="FLAC")
-                items[split].append({
-                    "slurp_id": slurp_id, "sentence": sentence, "scenario": scenario, "action": action,
-                    "intent": f"{scenario}_{action}",
-                    "recordings": [{"file": name, "wer": 0.0, "ent_wer": 0.0, "status": "correct"}],
-                })
+                jobs.append((split, scenario, action, sentence, _request(sentence, voice)))
+    for (split, scenario, action, sentence, _), (_, audio) in zip(jobs, _speak_all([j[4] for j in jobs])):
+        slurp_id += 1
+        name = f"audio-{1490000000 + slurp_id}.flac"
+        sf.write(audio_dir / name, audio, SAMPLE_RATE, format="FLAC")
+        items[split].append({
+            "slurp_id": slurp_id, "sentence": sentence, "scenario": scenario, "action": action,
+            "intent": f"{scenario}_{action}",
+            "recordings": [{"file": name, "wer": 0.0, "ent_wer": 0.0, "status": "correct"}],
+        })
     for split, rows in items.items():
         (text_dir / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return slurp_id
@@ -240,22 +246,21 @@ def write_word_corpus(root: Path, words: list[str], n_speakers: int, seed: int,
     from praatio import textgrid
 
     voices = speaker_voices(n_speakers, seed + 4)
-    count = 0
+    jobs = []
     for k, voice in enumerate(voices):
+        (root / f"spk{k:02d}").mkdir(parents=True, exist_ok=True)
+        jobs.extend((k, word, _request(carrier.format(word=word), voice)) for word in words)
+    for (k, word, _), (utt, audio) in zip(jobs, _speak_all([j[2] for j in jobs])):
         spk_dir = root / f"spk{k:02d}"
-        spk_dir.mkdir(parents=True, exist_ok=True)
-        for word in words:
-            utt, audio = _speak(carrier.format(word=word), voice)
-            dur = len(audio) / SAMPLE_RATE
-            stem = spk_dir / f"{word}_{k:02d}"
-            sf.write(str(stem) + ".wav", audio, SAMPLE_RATE, subtype="PCM_16")
-            grid = textgrid.Textgrid()
-            for name, entries in (("words", utt.words), ("phones", utt.phones)):
-                clean = [(round(s, 4), round(min(e, dur), 4), lab) for s, e, lab in entries if min(e, dur) > s]
-                grid.addTier(textgrid.IntervalTier(name, clean, 0, dur))
-            grid.save(str(stem) + ".TextGrid", format="short_textgrid", includeBlankSpaces=True)
-            count += 1
-    return count
+        dur = len(audio) / SAMPLE_RATE
+        stem = spk_dir / f"{word}_{k:02d}"
+        sf.write(str(stem) + ".wav", audio, SAMPLE_RATE, subtype="PCM_16")
+        grid = textgrid.Textgrid()
+        for name, entries in (("words", utt.words), ("phones", utt.phones)):
+            clean = [(round(s, 4), round(min(e, dur), 4), lab) for s, e, lab in entries if min(e, dur) > s]
+            grid.addTier(textgrid.IntervalTier(name, clean, 0, dur))
+        grid.save(str(stem) + ".TextGrid", format="short_textgrid", includeBlankSpaces=True)
+    return len(jobs)
 
 
 def write_all(out: Path, cfg: dict, seed: int, words: list[str] | None = None) -> dict[str, int]:
