@@ -77,6 +77,7 @@ def grouped_bars(
     group_label: Callable[[str], str] = style.family_label,
     hue_label: Callable[[str], str] = style.variant_label,
     hue_color: Callable[[str], str] = style.variant_color,
+    hue_hatch: Callable[[str], str | None] | None = None,
     ylabel: str | None = None,
     title: str | None = None,
     width: float = 0.8,
@@ -111,7 +112,8 @@ def grouped_bars(
             height = float(row[value])
             error = float(row[err]) if err is not None and np.isfinite(row.get(err, np.nan)) else 0.0
             (patch,) = ax.bar(x0[i] + offset, height, bar_w * 0.95, color=hue_color(hue), edgecolor="black",
-                              linewidth=0.5, label=hue_label(hue), zorder=2)
+                              linewidth=0.5, label=hue_label(hue), zorder=2,
+                              hatch=hue_hatch(hue) if hue_hatch else None)
             plot.bars[(group, hue)] = patch
             if err is not None and error > 0:
                 plot.errorbars[(group, hue)] = ax.errorbar(
@@ -132,6 +134,7 @@ def grouped_bars(
                                   ha="center", va="top" if below else "bottom", fontsize=12, fontweight="bold",
                                   zorder=4)
 
+    stacked: dict[str, float] = {}  # brackets of one group are stacked, never overlapping
     for group, hue_a, hue_b, p in brackets:
         text = style.asterisk(p, alpha)
         if not text or (group, hue_a) not in plot.bars or (group, hue_b) not in plot.bars:
@@ -139,6 +142,9 @@ def grouped_bars(
         pa, pb = plot.bars[(group, hue_a)], plot.bars[(group, hue_b)]
         xa, xb = pa.get_x() + pa.get_width() / 2, pb.get_x() + pb.get_width() / 2
         y = max(max(tops[(group, hue_a)], tops[(group, hue_b)]), 0) + 2 * pad
+        if group in stacked:
+            y = max(y, stacked[group] + 4 * pad)
+        stacked[group] = y
         ax.plot([xa, xa, xb, xb], [y, y + pad, y + pad, y], color="black", linewidth=0.8, zorder=4)
         plot.bracket_marks[(group, hue_a, hue_b)] = ax.text(
             (xa + xb) / 2, y + pad, text, ha="center", va="bottom", fontsize=12, fontweight="bold", zorder=4)
@@ -151,22 +157,23 @@ def grouped_bars(
     ax.set_axisbelow(True)
     # headroom for the asterisks and brackets
     ymin, ymax = ax.get_ylim()
-    ax.set_ylim(ymin, ymax + 4 * pad)
+    ax.set_ylim(ymin, max(ymax, *(y + 5 * pad for y in stacked.values())) + 4 * pad)
     if ylabel:
         ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     if legend:
-        add_legend(ax, hues, hue_label=hue_label, hue_color=hue_color)
+        add_legend(ax, hues, hue_label=hue_label, hue_color=hue_color, hue_hatch=hue_hatch)
     return plot
 
 
 def add_legend(target, hues: Sequence[str], *, hue_label=style.variant_label, hue_color=style.variant_color,
-               **kwargs):
+               hue_hatch=None, **kwargs):
     """One legend entry per hue (variant), in order, on an axes or a figure."""
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor=hue_color(h), edgecolor="black", linewidth=0.5, label=hue_label(h)) for h in hues]
+    handles = [Patch(facecolor=hue_color(h), edgecolor="black", linewidth=0.5, label=hue_label(h),
+                     hatch=hue_hatch(h) if hue_hatch else None) for h in hues]
     options = dict(loc="best", frameon=False)
     options.update(kwargs)
     return target.legend(handles=handles, **options)

@@ -1,0 +1,278 @@
+"""The paper's alignment and low-level impact figures from the statistics tables and per-voxel files.
+
+Bar figures (2a/b, 3a/b, 5, 6, 7) read the per-participant tables of the statistics stage
+(``alignment_subject.tsv``: B; ``lowlevel_subject.tsv``: R, ``feature == "all"``: averaged over
+layers and low-level features) and its Wilcoxon tables; each bar is the mean across participants
+with the standard error across participants; an asterisk marks the reference variant (brain-tuned)
+when it differs from the baseline (pretrained) with p below ``alpha`` (DECISIONS.md 10).
+
+Flatmap figures (2c, 3c, 13, 14, 15) read the per-voxel HDF5 files: alignment
+``layer_mean/{rho|nc_norm}`` and low-level ``layer_mean/drop`` (normalised alignment lost when the
+low-level features are regressed out, averaged over layers and features), and the noise ceilings.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from braintune.figures import bars, flatmaps, style  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+ALL = "all"  # the statistics tables' feature/subject value for "averaged"/"across participants"
+
+ALIGNMENT_LABEL = "Normalised brain alignment"
+LOWLEVEL_LABEL = "Low-level impact (% drop in alignment)"
+
+
+# --- significance ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Significance:
+    """Which Wilcoxon test an asterisk shows (``figures`` config section and ``statistics.alpha``)."""
+
+    reference_variant: str = "braintuned"
+    baseline_variant: str = "pretrained"
+    level: str = "participants"  # participants | voxels (then: significant in every participant)
+    p_column: str = "p"  # p (the paper) | p_holm
+    alpha: float = 0.05
+
+    @classmethod
+    def from_config(cls, figures: Mapping, alpha: float) -> "Significance":
+        return cls(figures["reference_variant"], figures["baseline_variant"], figures["significance_level"],
+                   figures["p_column"], float(alpha))
+
+
+def test_p(wilcoxon: pd.DataFrame, region: str, reference: tuple[str, str], other: tuple[str, str],
+           sig: Significance, feature: str = ALL) -> float:
+    """p of the test ``reference`` vs ``other`` (each (family, variant)) in ``region``.
+
+    ``level == participants``: the across-participant test. ``level == voxels``: the largest p over
+    the participants' across-voxel tests (an asterisk then means: significant in every participant).
+    NaN when the table has no such test.
+    """
+    if wilcoxon is None or wilcoxon.empty:
+        return float("nan")
+    need = {"level", "reference_family", "reference_variant", "family", "variant", "region", "feature", "subject",
+            sig.p_column}
+    missing = need - set(wilcoxon.columns)
+    if missing:
+        raise KeyError(f"Wilcoxon table lacks column(s) {sorted(missing)}")
+    rows = wilcoxon[(wilcoxon.level == sig.level) & (wilcoxon.region == region) & (wilcoxon.feature == feature)
+                    & (wilcoxon.reference_family == reference[0]) & (wilcoxon.reference_variant == reference[1])
+                    & (wilcoxon.family == other[0]) & (wilcoxon.variant == other[1])]
+    if sig.level == "participants":
+        rows = rows[rows.subject == ALL]
+    else:
+        rows = rows[rows.subject != ALL]
+    p = pd.to_numeric(rows[sig.p_column], errors="coerce").to_numpy(dtype=float)
+    if p.size == 0 or not np.all(np.isfinite(p)):
+        return float("nan")
+    return float(p.max())
+
+
+def reference_marks(wilcoxon: pd.DataFrame, region: str, families: Sequence[str], sig: Significance,
+                    feature: str = ALL) -> dict[tuple[str, str], float]:
+    """(family, reference variant) -> p of reference vs baseline within each family."""
+    return {(f, sig.reference_variant): test_p(wilcoxon, region, (f, sig.reference_variant),
+                                               (f, sig.baseline_variant), sig, feature)
+            for f in families}
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def read_table(path, required: Sequence[str]) -> pd.DataFrame:
+    """A statistics TSV with the columns ``required`` (clear error otherwise)."""
+    table = pd.read_csv(path, sep="\t")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise KeyError(f"{path}: missing column(s) {missing}; has {list(table.columns)}")
+    return table
+
+
+def select(per_subject: pd.DataFrame, region: str, families: Sequence[str], variants: Sequence[str],
+           feature: str | None = ALL) -> pd.DataFrame:
+    """Rows of one region (and feature, when the table has one) for the given families and variants."""
+    keep = (per_subject.region == region) & per_subject.family.isin(families) & per_subject.variant.isin(variants)
+    if feature is not None and "feature" in per_subject.columns:
+        keep &= per_subject.feature == feature
+    return per_subject[keep]
+
+
+def n_participants(per_subject: pd.DataFrame) -> int:
+    return int(per_subject["subject"].nunique())
+
+
+# --- bar figures ----------------------------------------------------------------------------
+
+
+@dataclass
+class BarFigure:
+    """A figure and the :class:`~braintune.figures.bars.BarPlot` of each panel."""
+
+    figure: object
+    panels: list = field(default_factory=list)
+
+
+def region_bars(per_subject: pd.DataFrame, value: str, wilcoxon: pd.DataFrame, regions: Sequence[str],
+                families: Sequence[str], variants: Sequence[str], sig: Significance, *, ylabel: str,
+                letters: bool = False, panel_size=(4.2, 3.2)) -> BarFigure:
+    """One panel per region: families x variants, mean +- SE across participants, asterisks.
+
+    Figs. 2a/2b (one region each), 3a/3b, 6 and 7 (two regions, panels (a), (b)).
+    """
+    style.apply_style()
+    families = [f for f in style.order_families(families) if f in set(per_subject.family)]
+    variants = [v for v in style.order_variants(variants) if v in set(per_subject.variant)]
+    if not families or not variants:
+        raise ValueError(f"no rows for families {families} / variants {variants} in the {value} table")
+    fig, axes = plt.subplots(1, len(regions), figsize=(panel_size[0] * len(regions), panel_size[1]), squeeze=False)
+    out = BarFigure(fig)
+    for i, (ax, region) in enumerate(zip(axes[0], regions)):
+        rows = select(per_subject, region, families, variants)
+        if rows.empty:
+            raise ValueError(f"no {value} rows for region '{region}' (regions: {sorted(set(per_subject.region))})")
+        summary = bars.summarise(rows, value)
+        n = n_participants(rows)
+        title = f"{style.region_label(region)} (n = {n})"
+        if letters:
+            title = f"({chr(ord('a') + i)}) {title}"
+        plot = bars.grouped_bars(ax, summary, families, variants,
+                                 marks=reference_marks(wilcoxon, region, families, sig),
+                                 alpha=sig.alpha, ylabel=ylabel if i == 0 else None, title=title)
+        out.panels.append(plot)
+    bars.add_legend(fig, variants, loc="upper center", ncol=len(variants), bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return out
+
+
+@dataclass(frozen=True)
+class ScaleComparison:
+    """Fig. 5: a base family's pretrained and brain-tuned models against a large family's pretrained."""
+
+    base_family: str = "hubert"
+    large_family: str = "hubert_large"
+    region: str = "late_language"
+
+
+def _model_key(family: str, variant: str) -> str:
+    return f"{family}/{variant}"
+
+
+def scale_figure(alignment: pd.DataFrame, lowlevel: pd.DataFrame, wilcoxon_alignment: pd.DataFrame,
+                 wilcoxon_lowlevel: pd.DataFrame, comparison: ScaleComparison, sig: Significance) -> BarFigure:
+    """Fig. 5: (a) normalised alignment and (b) low-level impact in one region for base pretrained,
+    base brain-tuned and large pretrained; brackets with asterisks for brain-tuned base vs each."""
+    style.apply_style()
+    base, large = comparison.base_family, comparison.large_family
+    models = [(base, sig.baseline_variant), (base, sig.reference_variant), (large, sig.baseline_variant)]
+    keys = [_model_key(*m) for m in models]
+    sizes = {base: "base", large: "large"}
+    labels = {_model_key(f, v): f"{style.family_label(base)} {sizes[f]} {style.variant_label(v).lower()}"
+              for f, v in models}
+    colors = {_model_key(f, v): style.variant_color(v) for f, v in models}
+    colors[_model_key(large, sig.baseline_variant)] = "#404040"
+    hatches = {k: None for k in keys}
+    hatches[_model_key(large, sig.baseline_variant)] = "//"
+    ref = (base, sig.reference_variant)
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.3))
+    out = BarFigure(fig)
+    panels = [("a", alignment, "B", wilcoxon_alignment, ALIGNMENT_LABEL, "Normalised alignment"),
+              ("b", lowlevel, "R", wilcoxon_lowlevel, LOWLEVEL_LABEL, "Low-level impact")]
+    for ax, (letter, table, value, wilcoxon, ylabel, name) in zip(axes, panels):
+        rows = table[(table.region == comparison.region)]
+        if "feature" in rows.columns:
+            rows = rows[rows.feature == ALL]
+        rows = rows.assign(model=[_model_key(f, v) for f, v in zip(rows.family, rows.variant)])
+        rows = rows[rows.model.isin(keys)].assign(group=comparison.region)
+        missing = [k for k in keys if k not in set(rows.model)]
+        if missing:
+            raise ValueError(f"fig5: no {value} rows for {missing} in region '{comparison.region}'")
+        summary = bars.summarise(rows, value, groups=("group", "model"))
+        brackets = [(comparison.region, _model_key(*ref), _model_key(*other), test_p(wilcoxon, comparison.region,
+                                                                                    ref, other, sig))
+                    for other in (models[0], models[2])]
+        plot = bars.grouped_bars(
+            ax, summary, [comparison.region], keys, group_col="group", hue_col="model", brackets=brackets,
+            alpha=sig.alpha, group_label=lambda r: style.region_label(r), hue_label=labels.get,
+            hue_color=colors.get, hue_hatch=hatches.get, ylabel=ylabel,
+            title=f"({letter}) {name} (n = {n_participants(rows)})")
+        out.panels.append(plot)
+    bars.add_legend(fig, keys, hue_label=labels.get, hue_color=colors.get, hue_hatch=hatches.get,
+                    loc="upper center", ncol=3, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    return out
+
+
+# --- per-voxel values -----------------------------------------------------------------------
+
+
+def read_voxels(path, dataset: str) -> np.ndarray:
+    """A per-voxel float32 vector from an alignment/low-level HDF5 file."""
+    with h5py.File(path, "r") as handle:
+        if dataset not in handle:
+            raise KeyError(f"{path}: no dataset '{dataset}'")
+        return handle[dataset][...].astype(np.float32)
+
+
+def difference(reference_path, baseline_path, dataset: str) -> np.ndarray:
+    """Per-voxel ``reference - baseline`` of ``dataset`` (NaN where either is NaN)."""
+    a, b = read_voxels(reference_path, dataset), read_voxels(baseline_path, dataset)
+    if a.shape != b.shape:
+        raise ValueError(f"{reference_path} and {baseline_path}: '{dataset}' shapes differ ({a.shape} vs {b.shape})")
+    return a - b
+
+
+def restrict(values: np.ndarray, nc_mask: np.ndarray | None, voxels: str) -> np.ndarray:
+    """NaN outside the noise-ceiling mask when ``voxels == "nc_mask"`` (``all``: unchanged)."""
+    values = np.asarray(values, dtype=np.float32).copy()
+    if voxels == "nc_mask":
+        if nc_mask is None or nc_mask.shape != values.shape:
+            raise ValueError(f"noise-ceiling mask of shape {getattr(nc_mask, 'shape', None)} does not match "
+                             f"{values.shape} voxel values")
+        values[~nc_mask] = np.nan
+    elif voxels != "all":
+        raise ValueError(f"figures.flatmap_voxels must be 'all' or 'nc_mask', got {voxels!r}")
+    return values
+
+
+def nc_panel_values(nc: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fig. 13: the noise ceiling of the voxels above the threshold, NaN elsewhere."""
+    out = np.asarray(nc, dtype=np.float32).copy()
+    out[~np.asarray(mask, dtype=bool)] = np.nan
+    return out
+
+
+def subject_label(subject: str) -> str:
+    """``UTS02`` -> ``Participant 2`` (the paper's naming)."""
+    if subject.startswith("UTS") and subject[3:].isdigit():
+        return f"Participant {int(subject[3:])}"
+    return subject
+
+
+def difference_flatmaps(panels: Sequence[flatmaps.Panel], *, colorbar_label: str, percentile: float, ncols: int = 2,
+                        suptitle: str | None = None, height: int = 1024):
+    return flatmaps.difference_figure(panels, colorbar_label=colorbar_label, percentile=percentile, ncols=ncols,
+                                      suptitle=suptitle, height=height)
+
+
+def noise_ceiling_flatmaps(panels: Sequence[flatmaps.Panel], threshold: float, *, ncols: int = 2,
+                           height: int = 1024):
+    """Fig. 13: voxels above the noise-ceiling threshold, coloured by their noise ceiling."""
+    finite = np.concatenate([p.values[np.isfinite(p.values)] for p in panels] + [np.array([threshold + 1e-3])])
+    vmax = float(max(np.percentile(finite, 99.5), threshold + 1e-3))
+    return flatmaps.flatmap_figure(panels, cmap=style.SEQUENTIAL_CMAP, vmin=threshold, vmax=vmax,
+                                   colorbar_label=f"Noise ceiling (cc_max) of voxels above {threshold:g}",
+                                   ncols=ncols, height=height, extend="max")
