@@ -157,7 +157,7 @@ def grouped_bars(
     ax.set_axisbelow(True)
     # headroom for the asterisks and brackets
     ymin, ymax = ax.get_ylim()
-    ax.set_ylim(ymin, max(ymax, *(y + 5 * pad for y in stacked.values())) + 4 * pad)
+    ax.set_ylim(ymin, max([ymax, *(y + 5 * pad for y in stacked.values())]) + 4 * pad)
     if ylabel:
         ax.set_ylabel(ylabel)
     if title:
