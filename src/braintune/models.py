@@ -284,11 +284,19 @@ def normalize_waveforms(audio: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     return (audio - mean) / torch.sqrt(var + eps)
 
 
-def whisper_log_mel(model: torch.nn.Module, audio: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Log-mel input (B, n_mels, 2 * max_source_positions) of a batch of waveforms (B, L),
-    right-padded with zeros to the encoder's input length."""
+def whisper_log_mel(model: torch.nn.Module, audio: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """Log-mel input (B, n_mels, 2 * max_source_positions) float32 of waveforms (B, L), right-padded
+    with zeros to the encoder's input length, computed on ``device`` (default: the audio's).
+
+    The arithmetic of ``WhisperFeatureExtractor``'s torch path (STFT with a Hann window, power,
+    mel filters, log10 floored at 1e-10, per-sample dynamic range of 8, ``(x + 4) / 4``), kept on
+    the GPU instead of returning through numpy; tested equal to the extractor.
+    """
     extractor = _cached_extractor(model)
-    audio = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    if isinstance(audio, np.ndarray):
+        audio = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    device = audio.device if device is None else torch.device(device)
+    audio = audio.to(device=device, dtype=torch.float32)
     if audio.ndim == 1:
         audio = audio[None]
     if audio.shape[1] > extractor.n_samples:
@@ -296,11 +304,15 @@ def whisper_log_mel(model: torch.nn.Module, audio: np.ndarray | torch.Tensor, de
             f"Whisper input of {audio.shape[1] / SAMPLE_RATE:.2f} s is longer than the encoder's "
             f"{extractor.chunk_length} s (2 x max_source_positions frames); use shorter windows"
         )
-    padded = np.zeros((audio.shape[0], extractor.n_samples), dtype=np.float32)
-    padded[:, : audio.shape[1]] = audio
-    device = torch.device(device)
-    mel = extractor._torch_extract_fbank_features(padded, device=str(device))
-    return torch.as_tensor(mel, device=device, dtype=torch.float32)
+    with torch.autocast(device.type, enabled=False):
+        padded = torch.nn.functional.pad(audio, (0, extractor.n_samples - audio.shape[1]))
+        window = torch.hann_window(extractor.n_fft, device=device)
+        stft = torch.stft(padded, extractor.n_fft, extractor.hop_length, window=window, return_complex=True)
+        power = (stft[..., :-1].abs() ** 2).contiguous()
+        filters = torch.from_numpy(np.asarray(extractor.mel_filters, dtype=np.float32)).to(device)
+        log_spec = torch.clamp(filters.T @ power, min=1e-10).log10()
+        floor = log_spec.amax(dim=(1, 2), keepdim=True) - 8.0
+        return (torch.maximum(log_spec, floor) + 4.0) / 4.0
 
 
 def _cached_extractor(model):
@@ -342,15 +354,14 @@ def encoder_forward(model: torch.nn.Module, audio: np.ndarray | torch.Tensor, la
         audio = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
     if audio.ndim == 1:
         audio = audio[None]
+    audio = audio.to(device=device, dtype=torch.float32)
+    # input preprocessing in float32, the network under bf16 autocast on CUDA
+    if arch == "whisper":
+        inputs = {"input_features": whisper_log_mel(model, audio)}
+    else:
+        inputs = {"input_values": normalize_waveforms(audio) if getattr(model, "_braintune_normalize", True) else audio}
     with autocast(device):
-        if arch == "whisper":
-            mel = whisper_log_mel(model, audio, device)
-            out = model(input_features=mel, output_hidden_states=True)
-        else:
-            values = audio.to(device=device, dtype=torch.float32)
-            if getattr(model, "_braintune_normalize", True):
-                values = normalize_waveforms(values)
-            out = model(input_values=values, output_hidden_states=True)
+        out = model(**inputs, output_hidden_states=True)
     hidden = tuple(out.hidden_states)
     if layers is None:
         return hidden

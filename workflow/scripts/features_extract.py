@@ -1,10 +1,10 @@
 """Snakemake script of rule `features`: causal sliding-window features of every story."""
 
 from braintune.features.windows import run_feature_job
-from braintune.utils import seed_everything, setup_logging
+from braintune.utils import setup_logging
 
 setup_logging(snakemake.log[0])
-seed_everything(snakemake.config["seed"])
+# Inference only: nothing stochastic (random initialisations are seeded by models.<family>.init_seed).
 wc = snakemake.wildcards
 stories = snakemake.params.stories
 features_cfg = {**snakemake.params.windows, "batch_size": snakemake.config["features"]["batch_size"]}

@@ -104,28 +104,36 @@ def extract_window_features(
     batch_size: int = 16,
     progress: bool = False,
     desc: str | None = None,
+    select: slice | None = None,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Features of every causal window of one story.
 
+    ``select`` restricts the computation to a slice of the windows (benchmarks, spot checks).
     Returns ``times`` (W,) float64 and ``{layer: (W, H) float32}``.
     """
     windows = causal_windows(len(audio), context_s, chunk_s)
+    if select is not None:
+        windows = Windows(windows.starts[select], windows.ends[select], windows.sample_rate)
     if len(windows) == 0:
         raise ValueError(f"story of {len(audio)} samples is shorter than one chunk ({chunk_s} s)")
     layers = [int(layer) for layer in layers]
     width = models.hidden_size(model)
     out = {layer: np.empty((len(windows), width), dtype=np.float32) for layer in layers}
     bar = tqdm(total=len(windows), desc=desc, unit="win", disable=not progress, file=sys.stderr, mininterval=5)
-    audio = np.asarray(audio, dtype=np.float32)
+    device = next(model.parameters()).device
+    # the story goes to the device once; windows are gathered there (no host-side batch copies)
+    signal = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(device)
+    signal = torch.cat([signal, signal.new_zeros(1)])  # index len(audio) = a zero for padding
     for idx in _batches(model, windows, batch_size):
         lengths = windows.lengths[idx]
-        width_max = int(lengths.max())
-        batch = np.zeros((len(idx), width_max), dtype=np.float32)
-        for row, w in enumerate(idx):
-            batch[row, : lengths[row]] = audio[windows.starts[w] : windows.ends[w]]
+        offsets = torch.arange(int(lengths.max()), device=device)
+        starts = torch.as_tensor(windows.starts[idx], device=device)[:, None]
+        ends = torch.as_tensor(windows.ends[idx], device=device)[:, None]
+        positions = starts + offsets
+        batch = signal[torch.where(positions < ends, positions, len(audio))]  # right-padded with zeros
         hidden = models.encoder_forward(model, batch, layers=layers)
-        frames = torch.as_tensor([models.last_valid_frame(model, int(n)) for n in lengths], device=hidden[0].device)
-        rows = torch.arange(len(idx), device=hidden[0].device)
+        frames = torch.as_tensor([models.last_valid_frame(model, int(n)) for n in lengths], device=device)
+        rows = torch.arange(len(idx), device=device)
         for layer, h in zip(layers, hidden):
             out[layer][idx] = h[rows, frames].float().cpu().numpy()
         bar.update(len(idx))
@@ -177,6 +185,7 @@ def run_feature_job(
             status[story] = "resumed"
         else:
             if model is None:
+                torch.backends.cudnn.benchmark = True  # fixed window shapes: let cuDNN pick its conv kernels
                 model = models.prepare_model(family_cfg, checkpoint_dir, models.resolve_device(device))
                 log.info("model on %s: %s", device, type(model).__name__)
             audio = load_audio(audio_paths[story], mmap=False)

@@ -1,0 +1,149 @@
+"""Throughput of causal-window feature extraction: batched against one window at a time.
+
+For each model size (``tiny`` = the demo wav2vec2 of config/config.yaml; ``base`` = the
+wav2vec2-base geometry, 94M parameters; ``whisper-small`` = the Whisper-small encoder geometry),
+the same full-length windows (paper: 16 s context + 0.1 s chunk) go through
+``braintune.features.windows.extract_window_features`` with ``--batch-size`` windows per forward
+and with one window per forward; the script prints windows/s of both and their ratio, checks that
+both give the same features, and on CUDA the model FLOPs per window (torch's FlopCounterMode),
+the achieved TFLOP/s and the fraction of the card's dense bf16 peak.
+
+    python benchmarks/features_benchmark.py                       # CPU: tiny and base
+    python benchmarks/features_benchmark.py --device cuda --sizes tiny base whisper-small --batch-size 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from braintune import models
+from braintune.features.windows import causal_windows, extract_window_features
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Dense bf16 tensor-core peak (FLOP/s) by card name fragment (vendor data sheets, SXM parts).
+BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+
+
+def family(size: str) -> dict:
+    if size == "tiny":
+        with open(REPO / "config" / "config.yaml") as handle:
+            return copy.deepcopy(yaml.safe_load(handle)["models"]["wav2vec2"])
+    if size == "base":
+        return {"architecture": "wav2vec2", "checkpoint": None, "init_seed": 0, "init": {}, "layers": [2, 5, 7, 8, 10, 11, 12]}
+    if size == "whisper-small":
+        init = dict(d_model=768, encoder_layers=12, encoder_attention_heads=12, encoder_ffn_dim=3072, num_mel_bins=80, max_source_positions=1500)
+        return {"architecture": "whisper", "checkpoint": None, "init_seed": 0, "init": init, "layers": [2, 5, 7, 8, 10, 11, 12]}
+    raise ValueError(size)
+
+
+def timed(fn, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def flops_per_window(model, n_samples: int, device) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    audio = np.zeros((1, n_samples), dtype=np.float32)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        models.encoder_forward(model, audio)
+    return float(counter.get_total_flops())
+
+
+def peak(device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in BF16_PEAK.items() if k in name), None)
+
+
+def run(size: str, args, device) -> dict:
+    cfg = family(size)
+    model = models.prepare_model(cfg, device=device)
+    context, chunk = args.context_s, args.chunk_s
+    n_windows = args.windows if args.windows else (256 if device.type == "cuda" else (64 if size == "tiny" else 8))
+    seconds = context + chunk * (n_windows + 1)
+    audio = np.random.default_rng(0).standard_normal(int(seconds * models.SAMPLE_RATE)).astype(np.float32) * 0.1
+    total = len(causal_windows(len(audio), context, chunk))
+    select = slice(total - n_windows, total)  # full-length windows only
+    layers = cfg["layers"]
+
+    def go(batch):
+        return extract_window_features(model, audio, layers, context, chunk, batch_size=batch, select=select)
+
+    go(args.batch_size)  # warm-up (cuDNN autotune, allocator)
+    results = {}
+    for batch in (args.batch_size, 1):
+        reps = []
+        for _ in range(args.repeats):
+            out = {}
+            reps.append(timed(lambda: out.update(r=go(batch)), device))
+        results[batch] = (n_windows / min(reps), out["r"])
+    (rate_b, (_, feats_b)), (rate_1, (_, feats_1)) = results[args.batch_size], results[1]
+    tol = 5e-2 if device.type == "cuda" else 1e-4
+    max_dev = max(float(np.abs(feats_b[k] - feats_1[k]).max() / (np.abs(feats_1[k]).max() + 1e-12)) for k in layers)
+    row = {
+        "size": size, "params_M": models.n_parameters(model) / 1e6, "windows": n_windows,
+        "window_s": context + chunk, "batch": args.batch_size,
+        "batched_win_s": rate_b, "single_win_s": rate_1, "ratio": rate_b / rate_1, "max_rel_dev": max_dev,
+        "same_features": max_dev < tol,
+    }
+    if device.type == "cuda":
+        flops = flops_per_window(model, int(round((context + chunk) * models.SAMPLE_RATE)), device)
+        row["gflop_per_window"] = flops / 1e9
+        row["tflop_s"] = flops * rate_b / 1e12
+        card_peak = peak(device)
+        row["frac_bf16_peak"] = flops * rate_b / card_peak if card_peak else float("nan")
+        row["max_mem_GiB"] = torch.cuda.max_memory_allocated(device) / 2**30
+        # bf16 on the GPU against float32 on the CPU, a few windows: the correlation of the features
+        cpu_model = models.prepare_model(cfg, device="cpu")
+        few = slice(select.stop - 4, select.stop)
+        _, on_cpu = extract_window_features(cpu_model, audio, layers, context, chunk, batch_size=4, select=few)
+        row["min_corr_vs_cpu_fp32"] = min(
+            float(np.corrcoef(on_cpu[k].ravel(), feats_b[k][-4:].ravel())[0, 1]) for k in layers
+        )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--sizes", nargs="+", default=["tiny", "base"], choices=["tiny", "base", "whisper-small"])
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 16 on CPU, 64 on CUDA")
+    parser.add_argument("--windows", type=int, default=None, help="full-length windows timed per size")
+    parser.add_argument("--context-s", type=float, default=16.0)
+    parser.add_argument("--chunk-s", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    device = models.resolve_device(args.device)
+    args.batch_size = args.batch_size or (64 if device.type == "cuda" else 16)
+    torch.backends.cudnn.benchmark = True
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)"
+    print(f"# device: {where}; torch {torch.__version__}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    header = None
+    for size in args.sizes:
+        row = run(size, args, device)
+        if header is None:
+            header = list(row)
+            print("\t".join(header))
+        print("\t".join(f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in header), flush=True)
+
+
+if __name__ == "__main__":
+    main()
