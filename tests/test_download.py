@@ -414,3 +414,45 @@ def test_fetch_urls_checks_md5(dataset, server, tmp_path):
     with pytest.raises(dl.DownloadError, match="MD5 check failed: expected 0{32}"):
         dl.fetch_urls({url: tmp_path / "atlas" / "b.json"}, opts, md5={"b.json": "0" * 32})
     assert not (tmp_path / "atlas" / "b.json").exists()
+
+
+@pytest.mark.slow
+def test_paper_dry_run_lists_exactly_the_needed_files_and_their_total(tmp_path):
+    """`snakemake -n --configfile config/ds003020.yaml` with a fetched manifest: one job per group,
+    exactly the planned files as outputs (UTS04 without `life`), and the total size printed."""
+    import re
+    import sys
+
+    config = load_config(REPO_ROOT / "config" / "ds003020.yaml")
+    plan = dl.download_plan(config)
+    sizes = {}
+    rng = np.random.default_rng(0)
+    entries = []
+    for job, paths in plan.items():
+        for p in paths:
+            for rel in ([p + "overlays.svg", p + "transforms/x/mask_thick.nii.gz", p + "cache/junk.npz"] if p.endswith("/") else [p]):
+                sizes[rel] = int(rng.integers(1_000, 10**9))
+                entries.append(Entry(rel, sizes[rel], "0" * 32, True))
+    entries.append(Entry("derivative/preprocessed_data/UTS01/thestory.hf5", 5, "0" * 32, True))  # not needed
+    write_manifest(tmp_path / "resources/ds003020/manifest.tsv", entries)
+    targets = [f"download_{job}" for job in plan]
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *targets, "-n", "-s", str(REPO_ROOT / "workflow/Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(REPO_ROOT / "config/ds003020.yaml")],
+        capture_output=True, text=True, timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    needed = {rel: s for rel, s in sizes.items() if "/cache/" not in rel}
+    total = sum(needed.values())
+    assert f"ds003020 download plan: {len(needed)} files, {total / 1e9:.2f} GB in total" in out
+    listed = set()
+    for line in out.splitlines():
+        if line.strip().startswith("output:"):
+            listed.update(x.strip() for x in line.split(":", 1)[1].split(","))
+    expected = {f"resources/ds003020/{p.rstrip('/')}" for paths in plan.values() for p in paths}
+    assert listed == expected
+    assert "resources/ds003020/derivative/preprocessed_data/UTS04/life.hf5" not in listed
+    assert "resources/ds003020/derivative/preprocessed_data/UTS05/life.hf5" in listed
+    assert len([p for p in listed if "preprocessed_data" in p]) == 8 * 27 - 1
+    assert re.search(r"download_responses_UTS04\s+1", out)

@@ -17,6 +17,7 @@ consistency check of audio, TextGrid and TR grid, and the audio cache.
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -51,6 +52,14 @@ def response_relpath(subject: str, story: str) -> str:
     return f"derivative/preprocessed_data/{subject}/{story}.hf5"
 
 
+@functools.lru_cache(maxsize=4)
+def _manifest_paths(path: str, mtime_ns: int) -> frozenset[str]:
+    """Paths of a manifest, cached per (file, modification time): input functions call this per job."""
+    from braintune.data.manifest import read_manifest
+
+    return frozenset(read_manifest(path))
+
+
 def declared_missing(config: dict) -> dict[str, set[str]] | None:
     """``{subject: {stories}}`` absent from the dataset, as far as known at DAG-construction time.
 
@@ -63,9 +72,7 @@ def declared_missing(config: dict) -> dict[str, set[str]] | None:
         download = config.get("download") or {}
         manifest = download.get("manifest")
         if manifest and Path(manifest).exists():
-            from braintune.data.manifest import read_manifest
-
-            present = set(read_manifest(manifest))
+            present = _manifest_paths(str(Path(manifest).resolve()), Path(manifest).stat().st_mtime_ns)
             return {
                 s: {st for st in btconfig.all_stories(config) if response_relpath(s, st) not in present}
                 for s in subjects
