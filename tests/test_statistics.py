@@ -149,3 +149,62 @@ def test_voxel_level_tests_read_layer_means(tmp_path):
 def test_empty_table_has_the_columns():
     out = wilcoxon_table([], 0.05, "k")
     assert {"p", "p_holm", "significant", "config_hash", "level", "family", "variant"} <= set(out.columns)
+
+
+def test_run_statistics_writes_every_table(tmp_path):
+    from braintune.statistics import run_statistics
+
+    rng = np.random.default_rng(3)
+    n_vox = 50
+    subjects = ["UTS01", "UTS02", "UTS03", "UTS04", "UTS05"]
+    align_sources, align_tables, low_sources, low_tables = [], [], [], []
+    for subject in subjects:
+        nc = rng.uniform(0.2, 0.9, n_vox).astype(np.float32)
+        nc_path, reg_path = tmp_path / f"{subject}_nc.h5", tmp_path / f"{subject}_regions.h5"
+        with h5py.File(nc_path, "w") as h:
+            h["nc"], h["mask"] = nc, nc > 0.4
+        with h5py.File(reg_path, "w") as h:
+            h["late_language"] = np.arange(n_vox) < 30
+        for variant, shift in (("pretrained", 0.0), ("braintuned", 0.1)):
+            labels = dict(family="w", variant=variant, subject=subject, owner="x", config_hash="c")
+            values = rng.normal(0.3 + shift, 0.05, n_vox).astype(np.float32)
+            path = tmp_path / f"{variant}_{subject}.h5"
+            with h5py.File(path, "w") as h:
+                h["layer_mean/nc_norm"] = values
+            tsv = tmp_path / f"{variant}_{subject}.tsv"
+            pd.DataFrame([dict(labels, region=r, layer=layer, n_voxels=10, B=values.mean() + 0.01 * layer, rho_mean=0.1)
+                          for r in ("late_language", "all") for layer in (1, 2)]).to_csv(tsv, sep="\t", index=False)
+            align_sources.append(VoxelSource("w", variant, subject, str(path), str(nc_path), str(reg_path)))
+            align_tables.append(str(tsv))
+            low_path = tmp_path / f"low_{variant}_{subject}.h5"
+            with h5py.File(low_path, "w") as h:
+                h["layer_mean/drop"] = rng.normal(0.1 - shift, 0.02, n_vox).astype(np.float32)
+                h["powspec/layer_mean/drop"] = rng.normal(0.1 - shift, 0.02, n_vox).astype(np.float32)
+            low_tsv = tmp_path / f"low_{variant}_{subject}.tsv"
+            pd.DataFrame([dict(labels, region=r, layer=2, feature="powspec", n_voxels=10, B_o=0.3, B_r=0.2,
+                               R=40 - 100 * shift + rng.normal()) for r in ("late_language", "all")]
+                         ).to_csv(low_tsv, sep="\t", index=False)
+            low_sources.append(VoxelSource("w", variant, subject, str(low_path), str(nc_path), str(reg_path)))
+            low_tables.append(str(low_tsv))
+    names = ["alignment", "alignment_subject", "wilcoxon_alignment", "lowlevel", "lowlevel_subject",
+             "wilcoxon_lowlevel"]
+    outputs = {n: str(tmp_path / "stats" / f"{n}.tsv") for n in names}
+    tables = run_statistics(align_sources, align_tables, low_sources, low_tables, ["powspec"], outputs,
+                            config_hash="h")
+    for n in names:
+        assert (tmp_path / "stats" / f"{n}.tsv").exists()
+    assert len(pd.read_csv(outputs["alignment"], sep="\t")) == 5 * 2 * 2 * 2
+    wa = pd.read_csv(outputs["wilcoxon_alignment"], sep="\t")
+    part = wa.query("level == 'participants' and region == 'late_language'").iloc[0]
+    subj = tables["alignment_subject"].query("region == 'late_language'").pivot(index="subject", columns="variant",
+                                                                                 values="B")
+    assert part["p"] == pytest.approx(stats.wilcoxon(subj["braintuned"], subj["pretrained"]).pvalue)
+    assert part["p"] == pytest.approx(2 / 32)  # all five participants higher
+    assert (wa.query("level == 'voxels'")["subject"].isin(subjects)).all()
+    assert len(wa.query("level == 'voxels'")) == 5 * 2  # subjects x regions (late_language, all)
+    assert wa.query("level == 'voxels' and region == 'late_language'")["significant"].all()
+    wl = pd.read_csv(outputs["wilcoxon_lowlevel"], sep="\t")
+    assert set(wl["feature"]) == {"all", "powspec"}
+    assert (wl.query("level == 'voxels'")["median_difference"] < 0).all()  # brain-tuned drops less
+    assert (wl["config_hash"] == "h").all()
+    assert set(pd.read_csv(outputs["lowlevel_subject"], sep="\t")["feature"]) == {"powspec", "all"}

@@ -299,6 +299,35 @@ def _with_hash(summary: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return summary.merge(rows.drop_duplicates(keys)[keys + ["config_hash"]], on=keys, how="left")
 
 
+def _analysis(
+    name: str,
+    rows_table: pd.DataFrame,
+    summarise,
+    value: str,
+    sources: Sequence[VoxelSource],
+    datasets: dict[str, str],
+    reference_variant: str,
+    cross_family: Sequence[dict],
+    alpha: float,
+    alternative: str,
+    voxel_level: bool,
+    config_hash: str,
+) -> dict[str, pd.DataFrame]:
+    """The per-job rows, their per-subject summary and the Wilcoxon table of one analysis."""
+    per_subject = _with_hash(summarise(rows_table), rows_table)
+    available = list(per_subject[["family", "variant"]].drop_duplicates().itertuples(index=False, name=None))
+    comps = comparisons(available, reference_variant, cross_family)
+    rows = participant_tests(per_subject, value, comps, alternative)
+    if voxel_level:
+        rows += voxel_tests(sources, datasets, comps, alternative)
+    log.info("%s: %d rows, %d comparisons, %d tests", name, len(rows_table), len(comps), len(rows))
+    return {
+        name: rows_table,
+        f"{name}_subject": per_subject,
+        f"wilcoxon_{name}": wilcoxon_table(rows, alpha, config_hash),
+    }
+
+
 def run_statistics(
     alignment: Sequence[VoxelSource],
     alignment_tables: Sequence[str],
@@ -318,33 +347,15 @@ def run_statistics(
     ``outputs`` maps ``alignment``, ``alignment_subject``, ``wilcoxon_alignment`` and, when low-level
     results are given, ``lowlevel``, ``lowlevel_subject``, ``wilcoxon_lowlevel`` to TSV paths.
     """
+    settings = dict(reference_variant=reference_variant, cross_family=cross_family, alpha=alpha,
+                    alternative=alternative, voxel_level=voxel_level, config_hash=config_hash)
     tables: dict[str, pd.DataFrame] = {}
-    align = read_tables(alignment_tables)
-    tables["alignment"] = align
-    per_subject = _with_hash(alignment_per_subject(align), align)
-    tables["alignment_subject"] = per_subject
-    available = list(per_subject[["family", "variant"]].drop_duplicates().itertuples(index=False, name=None))
-    comps = comparisons(available, reference_variant, cross_family)
-    rows = participant_tests(per_subject, "B", comps, alternative)
-    if voxel_level:
-        rows += voxel_tests(alignment, {ALL: "layer_mean/nc_norm"}, comps, alternative)
-    tables["wilcoxon_alignment"] = wilcoxon_table(rows, alpha, config_hash)
-    log.info("alignment: %d rows, %d comparisons, %d tests", len(align), len(comps), len(rows))
-
+    tables.update(_analysis("alignment", read_tables(alignment_tables), alignment_per_subject, "B",
+                            alignment, {ALL: "layer_mean/nc_norm"}, **settings))
     if lowlevel_tables:
-        low = read_tables(lowlevel_tables)
-        tables["lowlevel"] = low
-        low_subject = _with_hash(lowlevel_per_subject(low), low)
-        tables["lowlevel_subject"] = low_subject
-        available = list(low_subject[["family", "variant"]].drop_duplicates().itertuples(index=False, name=None))
-        comps = comparisons(available, reference_variant, cross_family)
-        rows = participant_tests(low_subject, "R", comps, alternative)
-        if voxel_level:
-            datasets = {ALL: "layer_mean/drop", **{f: f"{f}/layer_mean/drop" for f in lowlevel_features}}
-            rows += voxel_tests(lowlevel, datasets, comps, alternative)
-        tables["wilcoxon_lowlevel"] = wilcoxon_table(rows, alpha, config_hash)
-        log.info("low-level: %d rows, %d comparisons, %d tests", len(low), len(comps), len(rows))
-
+        datasets = {ALL: "layer_mean/drop", **{f: f"{f}/layer_mean/drop" for f in lowlevel_features}}
+        tables.update(_analysis("lowlevel", read_tables(lowlevel_tables), lowlevel_per_subject, "R",
+                                lowlevel, datasets, **settings))
     for name, table in tables.items():
         if name in outputs:
             write_tsv(table, outputs[name])

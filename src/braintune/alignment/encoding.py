@@ -399,3 +399,26 @@ def run_alignment(
     with atomic_output(out_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     return table
+
+
+def job_arguments(smk) -> dict:
+    """Keyword arguments shared by :func:`run_alignment` and ``lowlevel.run_lowlevel`` from a
+    Snakemake job (``params.alignment``, ``layers``, ``labels``, ``root``, ``seed``, ``test_trim``,
+    ``missing_story``, ``device``; ``input.designs``, ``noise_ceiling``, ``regions``; ``output.h5``, ``tsv``)."""
+    section = smk.params.alignment
+    return dict(
+        design_paths=dict(zip(smk.params.layers, smk.input.designs)),
+        root=smk.params.root,
+        subject=smk.wildcards.subject,
+        noise_ceiling_path=smk.input.noise_ceiling,
+        regions_path=smk.input.regions,
+        ridge=RidgeSettings.from_config(section, smk.params.device),
+        cv=CVSettings.from_config(section, smk.params.seed),
+        test_trim=smk.params.test_trim,
+        out_h5=smk.output.h5,
+        out_tsv=smk.output.tsv,
+        labels=dict(smk.params.labels),
+        missing_story=smk.params.missing_story,
+        regions=section.get("regions"),
+        voxels=section["voxels"],
+    )
