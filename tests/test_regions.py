@@ -92,7 +92,7 @@ class FakeCortex:
         return self._mapper
 
 
-def test_glasser_end_to_end_on_synthetic_subject(tmp_path):
+def test_glasser_end_to_end_on_synthetic_subject(tmp_path, monkeypatch):
     """fsaverage annotation (sectors named like HCP-MMP1) -> subject sphere.reg -> voxels."""
     names = {0: "L_A1_ROI", 1: "L_PBelt_ROI", 2: "L_PFm_ROI", 3: "L_44_ROI", 4: "L_V1_ROI", 5: "L_55b_ROI"}
     paths = {"annot": {}, "fsaverage_sphere": {}, "subject_sphere": {}}
@@ -130,6 +130,21 @@ def test_glasser_end_to_end_on_synthetic_subject(tmp_path):
     cfg = R.region_masks(area, {"AG": ["PFm"], "IFG": ["44"], "MFG": ["55b"]},
                          {"late_language": ["AG", "IFG", "MFG"], "primary_auditory": ["A1"], "early_auditory": ["A1", "PBelt"]})
     assert cfg["late_language"].sum() == 6 and cfg["early_auditory"].sum() == 4
+    # the same through the configured entry point (what rule regions runs)
+    from braintune.config import REPO_ROOT, load_config
+
+    config = copy.deepcopy(load_config(REPO_ROOT / "config" / "ds003020.yaml"))
+    fake = FakeCortex(masks, cortical)
+    monkeypatch.setattr(R, "use_pycortex", lambda filestore: fake)
+    masks_cfg, area_cfg, attrs = R.subject_regions(config, "UTS03", 36, paths)
+    assert attrs["source"] == "glasser" and attrs["xfm"] == "UTS03_auto" and attrs["mask"] == "thick"
+    np.testing.assert_array_equal(area_cfg, area)
+    np.testing.assert_array_equal(masks_cfg["primary_auditory"], area == "A1")
+    np.testing.assert_array_equal(masks_cfg["early_auditory"], np.isin(area, ["A1", "PBelt"]))
+    np.testing.assert_array_equal(masks_cfg["late_language"], np.isin(area, ["PFm", "44", "55b"]))
+    R.write_region_table(tmp_path / "regions.tsv", masks_cfg, area_cfg)
+    row = next(r for r in (tmp_path / "regions.tsv").read_text().splitlines()[1:] if "\tA1\t" in r)
+    assert row.split("\t")[2] == "A1,early_auditory,primary_auditory"
     # a subject whose sphere does not match its pycortex surfaces fails clearly
     with pytest.raises(ValueError, match="surfaces of different subjects"):
         R.glasser_voxel_areas(FakeCortex([m[:400] for m in masks], cortical), "UTSX", "UTSX_auto", "thick",
