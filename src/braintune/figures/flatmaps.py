@@ -47,14 +47,6 @@ class Target:
     xfm: str
     voxel_stride: int = 1
 
-    @classmethod
-    def from_config(cls, config: dict, subject: str) -> "Target":
-        from braintune.regions import pycortex_target
-
-        filestore, cx_subject, xfm = pycortex_target(config, subject)
-        stride = int(config.get("demo", {}).get("voxel_stride", 1)) if config["dataset"]["source"] == "demo" else 1
-        return cls(str(filestore), cx_subject, xfm, stride)
-
 
 def volume_data(cortex, values: np.ndarray, target: Target) -> np.ndarray:
     """``values`` (V,) as data pycortex can draw: the vector itself when it matches a cortical mask

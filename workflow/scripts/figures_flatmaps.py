@@ -1,0 +1,17 @@
+"""Rule figures_flatmaps: pycortex flatmaps (figs 2c, 3c, 13, 14, 15) of the per-voxel results."""
+
+from braintune.figures.jobs import make_flatmap_figures
+from braintune.utils import set_cache_dirs, setup_logging
+
+snakemake = globals()["snakemake"]
+set_cache_dirs(".cache")
+setup_logging(snakemake.log[0])
+files = snakemake.params.files
+make_flatmap_figures(
+    files=files,
+    targets=snakemake.params.pycortex,
+    outputs=snakemake.params.paths,
+    figures=snakemake.params.figures,
+    family=snakemake.params.family,
+    nc_threshold=snakemake.params.nc_threshold,
+)
