@@ -43,6 +43,7 @@ def test_transfer_labels_nearest_on_unit_sphere():
         R.transfer_labels(src, _sector(src)[:-1], dst)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # nibabel reading the deliberately broken file
 def test_annotation_round_trip(tmp_path):
     labels = np.array([0, 1, 1, 2, -1, 0])
     ctab = np.array([[0, 0, 0, 0, 0], [255, 0, 0, 0, 255], [0, 255, 0, 0, 65280]])
