@@ -186,6 +186,13 @@ def test_ground_truth_contents(tiny_dataset):
             assert np.allclose(demo.cc_max_from_signal_power(sp, config["demo"]["n_repeats"]), nc, atol=1e-5)
         assert not np.array_equal(gt["UTS01/weights_semantic"][...], gt["UTS02/weights_semantic"][...])
         assert gt["semantic/vectors"].shape == (len(gt["semantic/words"]), config["demo"]["semantic_dim"])
+        assert json.loads(gt.attrs["respdict"]) == load_respdict(root)
+        assert gt["stories/souls"].attrs["voice"] in config["demo"]["voices"]
+    meta = json.loads((Path(config["demo"]["ground_truth"]).parent / "stimuli.json").read_text())
+    assert set(meta) == set(all_stories(config))
+    words = read_textgrid(root / "derivative" / "TextGrids" / "souls.TextGrid").words
+    assert meta["souls"]["n_words"] == len(words)
+    assert [w.label for w in words] == [t.strip(".,!?").lower() for t in meta["souls"]["text"].split()]
 
 
 def test_noise_ceiling_of_the_repeats_recovers_the_truth(tiny_dataset):

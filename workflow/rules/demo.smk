@@ -1,37 +1,66 @@
-# Stage: demo (see docs/artifacts.md). The generated miniature of ds003020 (braintune.data.demo):
-# one job writes the whole dataset (stimuli, TextGrids, respdict, responses) and its ground truth.
+# Stage: demo (see docs/artifacts.md). The generated miniature of ds003020 (braintune.data.demo), in
+# two jobs so that a change of the response model does not rerun what reads only the stimuli:
+#   demo_stimuli:  stories -> stimuli/*.wav, TextGrids, respdict.json (+ the stories' metadata)
+#   demo_responses: stimuli -> preprocessed_data/*/*.hf5 of every subject + the ground truth
 # Only defined when dataset.source is demo; the download stage provides the same files otherwise.
 
-from braintune.data.demo_layout import dataset_files as _demo_dataset_files
+from braintune.data import demo_layout as _demo_layout
 
 DEMO = config["dataset"]["source"] == "demo"
 
 
 def _demo_files(kind):
-    return [f"{DATASET}/{path}" for path in _demo_dataset_files(config)[kind]]
+    return [f"{DATASET}/{path}" for path in _demo_layout.dataset_files(config)[kind]]
 
 
 if DEMO:
 
-    rule demo_dataset:
-        """Generate the ds003020 miniature: synthesised stories, TextGrids, respdict and the
-        responses of every subject from the documented generative model, plus the ground truth."""
+    rule demo_stimuli:
+        """Synthesise every story (espeak-ng), write its 44.1 kHz WAV, its Praat TextGrid and respdict.json."""
         output:
-            ground_truth=config["demo"]["ground_truth"],
             wav=_demo_files("wav"),
             textgrid=_demo_files("textgrid"),
             respdict=_demo_files("respdict"),
+            metadata=_demo_layout.demo_stimuli_metadata(config),
+        params:
+            demo=_demo_layout.stimulus_params(config["demo"]),
+            timing=config["timing"],
+            stories=config["stories"],
+            root=DATASET,
+        log:
+            "logs/demo_stimuli/demo_stimuli.log",
+        benchmark:
+            "benchmarks/demo_stimuli/demo_stimuli.tsv"
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=10,
+        conda:
+            "../envs/data.yaml"
+        script:
+            "../scripts/demo_stimuli.py"
+
+    rule demo_responses:
+        """Sample every subject's responses from the generative model (pycortex S1 voxels, planted
+        regions) and write the ground truth."""
+        input:
+            wav=_demo_files("wav"),
+            textgrid=_demo_files("textgrid"),
+            respdict=_demo_files("respdict"),
+            metadata=_demo_layout.demo_stimuli_metadata(config),
+        output:
+            ground_truth=config["demo"]["ground_truth"],
             responses=_demo_files("responses"),
         params:
-            demo=config["demo"],
+            demo=_demo_layout.response_params(config["demo"]),
             timing=config["timing"],
             stories=config["stories"],
             root=DATASET,
             subjects=SUBJECTS,
         log:
-            "logs/demo_dataset/demo_dataset.log",
+            "logs/demo_responses/demo_responses.log",
         benchmark:
-            "benchmarks/demo_dataset/demo_dataset.tsv"
+            "benchmarks/demo_responses/demo_responses.tsv"
         threads: 1
         resources:
             mem_mb=3000,
@@ -39,11 +68,12 @@ if DEMO:
         conda:
             "../envs/data.yaml"
         script:
-            "../scripts/demo_dataset.py"
+            "../scripts/demo_responses.py"
 
 
 def demo_targets():
     """Final outputs of this stage that `rule all` requests (nothing unless dataset.source is demo)."""
     if not DEMO:
         return []
-    return [config["demo"]["ground_truth"]] + [f for kind in ("wav", "textgrid", "respdict", "responses") for f in _demo_files(kind)]
+    kinds = ("wav", "textgrid", "respdict", "responses")
+    return [config["demo"]["ground_truth"]] + [f for kind in kinds for f in _demo_files(kind)]

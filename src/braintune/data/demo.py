@@ -67,7 +67,7 @@ from braintune.timing import RESPDICT_PAD, TRGrid
 from braintune.utils import atomic_output, stable_hash
 
 from . import demo_cortex, demo_text
-from .demo_layout import dataset_files
+from .demo_layout import dataset_files, demo_stimuli_metadata
 from .synth import SAMPLE_RATE, Utterance, synthesize_many
 
 log = logging.getLogger(__name__)
@@ -213,17 +213,19 @@ def spm_hrf(dt: float, length_s: float = 32.0) -> np.ndarray:
     return h / h.sum()
 
 
-def _fine_times(story: Story, timing: dict) -> np.ndarray:
+def fine_times(duration_s: float, timing: dict) -> np.ndarray:
+    """Centres of the 0.1 s driver bins from -sound_start_s to the end of the audio (s from onset)."""
     start = -float(timing["sound_start_s"])
-    n = int(np.ceil((story.duration_s - start) / FINE_DT))
+    n = int(np.ceil((duration_s - start) / FINE_DT))
     return start + (np.arange(n) + 0.5) * FINE_DT
 
 
-def auditory_drivers(story: Story, n_bands: int, times: np.ndarray) -> np.ndarray:
-    """(len(times), n_bands) log band power of the audio, 0 before the audio starts."""
-    x = story_audio(story)
-    hop = int(SAMPLE_RATE * 0.01)
-    freqs, frame_t, spec = signal.stft(x, SAMPLE_RATE, nperseg=512, noverlap=512 - hop, boundary=None, padded=False)
+def auditory_drivers(audio: np.ndarray, rate: int, n_bands: int, times: np.ndarray) -> np.ndarray:
+    """(len(times), n_bands) log band power (100 Hz-8 kHz, log-spaced bands) of mono ``audio`` in
+    0.1 s bins, relative to each band's floor; the floor before the audio starts."""
+    hop = int(round(rate * 0.01))
+    nperseg = int(2 ** np.ceil(np.log2(rate * 0.023)))
+    freqs, frame_t, spec = signal.stft(audio, rate, nperseg=nperseg, noverlap=nperseg - hop, boundary=None, padded=False)
     power = np.abs(spec) ** 2
     edges = np.geomspace(100.0, 8000.0, n_bands + 1)
     bands = np.stack([power[(freqs >= lo) & (freqs < hi)].mean(axis=0) for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
@@ -240,10 +242,12 @@ def auditory_drivers(story: Story, n_bands: int, times: np.ndarray) -> np.ndarra
     return out - logp.min(axis=0)
 
 
-def semantic_drivers(story: Story, word_vectors: dict[str, np.ndarray], dim: int, times: np.ndarray) -> np.ndarray:
-    """(len(times), dim): each content word's vector as a boxcar over its interval."""
+def semantic_drivers(words, word_vectors: dict[str, np.ndarray], dim: int, times: np.ndarray) -> np.ndarray:
+    """(len(times), dim): each content word's vector as a boxcar over its interval; ``words`` are
+    (start, end, label) triples or :class:`braintune.transcripts.Interval`."""
     out = np.zeros((len(times), dim))
-    for s, e, w in story.words:
+    for word in words:
+        s, e, w = (word.start, word.end, word.label) if hasattr(word, "label") else word
         vec = word_vectors.get(w)
         if vec is None:
             continue
@@ -355,11 +359,54 @@ def _write_hf5(path: Path, datasets: dict[str, np.ndarray], compression: str, qu
 # --- the generator -----------------------------------------------------------------------------
 
 
-def generate(config: dict, ground_truth_path: str | Path | None = None) -> dict:
-    """Write the miniature under ``config["dataset"]["root"]`` and its ground truth.
+def generate_stimuli(config: dict, metadata_path: str | Path | None = None) -> dict:
+    """Write the stimuli, TextGrids and respdict.json; return (and write) the stories' metadata."""
+    t0 = time.perf_counter()
+    demo, timing = config["demo"], config["timing"]
+    root = Path(config["dataset"]["root"])
+    respdict, story_meta = {}, {}
+    for name in all_stories(config):
+        story = make_story(name, config)
+        write_wav(story, root / "stimuli" / f"{name}.wav")
+        write_textgrid(story, root / "derivative" / "TextGrids" / f"{name}.TextGrid", demo["breath_min_pause_s"], demo["seed"])
+        respdict[name] = story.n_respdict
+        story_meta[name] = dict(voice=story.voice, rate_wpm=story.rate, pitch=story.pitch,
+                                lead_in_s=story.lead_in_s, duration_s=story.duration_s,
+                                n_words=len(story.words), n_respdict=story.n_respdict, text=story.text)
+        log.info("story %s: %s, %d wpm, %.1f s audio, %d words, respdict %d, %d rows", name, story.voice,
+                 story.rate, story.duration_s, len(story.words), story.n_respdict,
+                 TRGrid.from_config(story.n_respdict, timing).n_rows)
+    with atomic_output(root / "derivative" / "respdict.json") as tmp:
+        tmp.write_text(json.dumps(respdict, indent=1) + "\n")
+    metadata_path = Path(metadata_path or demo_stimuli_metadata(config))
+    with atomic_output(metadata_path) as tmp:
+        tmp.write_text(json.dumps(story_meta, indent=1, sort_keys=True) + "\n")
+    log.info("stimuli of %d stories written (%.1f s)", len(respdict), time.perf_counter() - t0)
+    return story_meta
 
-    Returns a summary (stories, TR counts, voxel count, sizes, seconds).
-    """
+
+def story_drivers(root: Path, story: str, n_respdict: int, config: dict, word_vectors: dict, hrf: np.ndarray):
+    """Auditory and semantic drivers of one story on its response rows, read back from the written
+    WAV and TextGrid (so the responses depend on the stimuli exactly as stored)."""
+    import soundfile
+
+    from braintune.transcripts import read_textgrid
+
+    demo, timing = config["demo"], config["timing"]
+    grid = TRGrid.from_config(n_respdict, timing)
+    stereo, rate = soundfile.read(root / "stimuli" / f"{story}.wav", dtype="float32", always_2d=True)
+    audio = stereo.mean(axis=1)
+    words = read_textgrid(root / "derivative" / "TextGrids" / f"{story}.TextGrid").words
+    times = fine_times(len(audio) / rate, timing)
+    aud = tr_drivers(auditory_drivers(audio, rate, demo["n_bands"], times), times, grid, hrf)
+    sem = tr_drivers(semantic_drivers(words, word_vectors, demo["semantic_dim"], times), times, grid, hrf)
+    return aud, sem
+
+
+def generate_responses(config: dict, ground_truth_path: str | Path | None = None, metadata_path: str | Path | None = None) -> dict:
+    """Write every subject's responses (from the stimuli already under the root) and the ground truth."""
+    from braintune.responses import load_respdict
+
     t0 = time.perf_counter()
     demo, timing = config["demo"], config["timing"]
     root = Path(config["dataset"]["root"])
@@ -367,6 +414,10 @@ def generate(config: dict, ground_truth_path: str | Path | None = None) -> dict:
     test = config["stories"]["test"]
     subjects = list(config["dataset"]["subjects"])
     ground_truth_path = Path(ground_truth_path or demo["ground_truth"])
+    respdict = load_respdict(root)
+    missing = [s for s in stories if s not in respdict]
+    if missing:
+        raise ValueError(f"{root}/derivative/respdict.json: no TR count for stories {missing}")
 
     cortex = demo_cortex.use_filestore(demo["pycortex_filestore"])
     space = demo_cortex.voxel_space(cortex, demo["voxel_mask"])
@@ -380,26 +431,7 @@ def generate(config: dict, ground_truth_path: str | Path | None = None) -> dict:
     prototypes, vectors = demo_text.semantic_vectors(demo["seed"], demo["semantic_dim"], demo["within_group_sd"])
     word_vectors = {w: vectors[i] for i, (w, _) in enumerate(vocab)}
     hrf = spm_hrf(FINE_DT)
-
-    respdict, drivers, story_meta = {}, {}, {}
-    for name in stories:
-        story = make_story(name, config)
-        write_wav(story, root / "stimuli" / f"{name}.wav")
-        write_textgrid(story, root / "derivative" / "TextGrids" / f"{name}.TextGrid", demo["breath_min_pause_s"], demo["seed"])
-        grid = TRGrid.from_config(story.n_respdict, timing)
-        times = _fine_times(story, timing)
-        aud = tr_drivers(auditory_drivers(story, demo["n_bands"], times), times, grid, hrf)
-        sem = tr_drivers(semantic_drivers(story, word_vectors, demo["semantic_dim"], times), times, grid, hrf)
-        respdict[name] = story.n_respdict
-        drivers[name] = (aud, sem)
-        story_meta[name] = dict(voice=story.voice, rate_wpm=story.rate, pitch=story.pitch,
-                                lead_in_s=story.lead_in_s, duration_s=story.duration_s,
-                                n_words=len(story.words), n_respdict=story.n_respdict, text=story.text)
-        log.info("story %s: %s, %d wpm, %.1f s audio, %d words, respdict %d, %d rows",
-                 name, story.voice, story.rate, story.duration_s, len(story.words), story.n_respdict, grid.n_rows)
-    with atomic_output(root / "derivative" / "respdict.json") as tmp:
-        tmp.write_text(json.dumps(respdict, indent=1) + "\n")
-    log.info("stimuli written (%.1f s)", time.perf_counter() - t0)
+    drivers = {name: story_drivers(root, name, respdict[name], config, word_vectors, hrf) for name in stories}
 
     models = {}
     n_rep = int(demo["n_repeats"])
@@ -419,12 +451,26 @@ def generate(config: dict, ground_truth_path: str | Path | None = None) -> dict:
                 _write_hf5(path, {"data": present(rng, z, model.signal_power)}, demo["hdf5_compression"], demo["quantum"])
         log.info("subject %s written (%.1f s)", subject, time.perf_counter() - t0)
 
-    write_ground_truth(ground_truth_path, config, space, models, respdict, story_meta, vocab, prototypes, vectors)
-    seconds = time.perf_counter() - t0
-    size = sum((root / p).stat().st_size for files in dataset_files(config).values() for p in files)
-    summary = dict(stories=respdict, n_voxels=space.n_voxels, bytes=size, seconds=round(seconds, 2))
-    log.info("demo dataset: %d stories, %d subjects, %d voxels, %.1f MB, %.1f s",
-             len(stories), len(subjects), space.n_voxels, size / 1e6, seconds)
+    metadata_path = Path(metadata_path or demo_stimuli_metadata(config))
+    story_meta = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
+    write_ground_truth(ground_truth_path, config, space, models, {s: respdict[s] for s in stories}, story_meta,
+                       vocab, prototypes, vectors)
+    log.info("responses of %d subjects x %d stories, %d voxels (%.1f s)", len(subjects), len(stories),
+             space.n_voxels, time.perf_counter() - t0)
+    return dict(n_voxels=space.n_voxels, seconds=round(time.perf_counter() - t0, 2))
+
+
+def generate(config: dict, ground_truth_path: str | Path | None = None) -> dict:
+    """Write the whole miniature under ``config["dataset"]["root"]`` and its ground truth
+    (:func:`generate_stimuli` then :func:`generate_responses`). Returns a summary."""
+    t0 = time.perf_counter()
+    generate_stimuli(config)
+    summary = generate_responses(config, ground_truth_path)
+    root = Path(config["dataset"]["root"])
+    summary["bytes"] = sum((root / p).stat().st_size for files in dataset_files(config).values() for p in files)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    log.info("demo dataset: %d stories, %d subjects, %d voxels, %.1f MB, %.1f s", len(all_stories(config)),
+             len(config["dataset"]["subjects"]), summary["n_voxels"], summary["bytes"] / 1e6, summary["seconds"])
     return summary
 
 
