@@ -16,6 +16,7 @@ from braintune.audio import load_wav
 from braintune.config import ConfigError, all_stories, validate_config
 from braintune.data import demo
 from braintune.data.demo_layout import dataset_files
+from braintune.noise_ceiling import cc_max  # protocol.md 1.3 (Schoppe et al.), TP = 1
 from braintune.responses import load_respdict, read_repeats, read_responses, response_path
 from braintune.timing import TRGrid
 from braintune.transcripts import read_textgrid
@@ -23,15 +24,6 @@ from braintune.utils import file_md5
 
 ARPABET = re.compile(r"^(AA|AE|AH|AO|AW|AY|EH|ER|EY|IH|IY|OW|OY|UH|UW)[012]$|^(B|CH|D|DH|F|G|HH|JH|K|L|M|N|NG|P|R|S|SH|T|TH|V|W|Y|Z|ZH)$")
 PAUSES = {"sp", "br"}
-
-
-def cc_max(repeats: np.ndarray) -> np.ndarray:
-    """protocol.md 1.3 (Schoppe et al.): cc_max from z-scored repeats (R, T, V), TP = 1, NaN -> 0."""
-    n = repeats.shape[0]
-    sp = (n * repeats.mean(axis=0).var(axis=0, ddof=1) - 1.0) / (n - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = 1.0 / np.sqrt(1.0 + (1.0 / n) * (1.0 / sp - 1.0))
-    return np.nan_to_num(out)
 
 
 def test_every_file_of_the_layout_exists(tiny_dataset):
