@@ -36,7 +36,7 @@ from .schedule import make_scheduler, steps_per_epoch_is_per_step
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BrainTuner", "TrainResult", "train", "evaluate", "CURVE_COLUMNS"]
+__all__ = ["BrainTuner", "TrainResult", "train", "evaluate", "optimizer_step", "write_curve", "CURVE_COLUMNS"]
 
 CURVE_COLUMNS = ("epoch", "step", "train_mse", "val_mse", "lr_backbone", "lr_head", "seconds")
 
@@ -121,6 +121,27 @@ def evaluate(model: BrainTuner, dataset: PairedDataset, micro_batch: int, device
             total += float(F.mse_loss(pred.float(), targets, reduction="sum"))
             count += targets.numel()
     return total / max(count, 1)
+
+
+def optimizer_step(
+    model: BrainTuner, optimizer: torch.optim.Optimizer, waves: torch.Tensor, targets: torch.Tensor, micro: int,
+    device: torch.device,
+) -> tuple[float, int]:
+    """One optimiser step on a batch, accumulated over micro-batches (each micro-batch's mean MSE weighted by
+    its share of the batch, so the gradient equals the full batch's). Returns (sum of squared errors, count)."""
+    optimizer.zero_grad(set_to_none=True)
+    n = waves.shape[0]
+    losses = []
+    for lo in range(0, n, micro):
+        w = waves[lo : lo + micro].to(device, non_blocking=True)
+        t = targets[lo : lo + micro].to(device, non_blocking=True)
+        with models.autocast(device):
+            pred = model(w)
+        loss = F.mse_loss(pred.float(), t)
+        (loss * (t.shape[0] / n)).backward()
+        losses.append(loss.detach() * t.numel())
+    optimizer.step()
+    return float(torch.stack(losses).sum()), targets.numel()
 
 
 def _set_train_mode(model: BrainTuner, backbone_dropout: bool) -> None:
@@ -212,18 +233,9 @@ def train(
         lr_bb, lr_head = (group["lr"] for group in optimizer.param_groups)
         total, count = 0.0, 0
         for waves, targets in _loader(train_set, device, workers):
-            optimizer.zero_grad(set_to_none=True)
-            n = waves.shape[0]
-            for lo in range(0, n, micro):
-                w = waves[lo : lo + micro].to(device, non_blocking=True)
-                t = targets[lo : lo + micro].to(device, non_blocking=True)
-                with models.autocast(device):
-                    pred = model(w)
-                loss = F.mse_loss(pred.float(), t)
-                (loss * (t.shape[0] / n)).backward()
-                total += float(loss.detach()) * t.numel()
-                count += t.numel()
-            optimizer.step()
+            batch_sum, batch_count = optimizer_step(model, optimizer, waves, targets, micro, device)
+            total += batch_sum
+            count += batch_count
             step += 1
             if per_step:
                 scheduler.step()
