@@ -7,6 +7,8 @@
 from braintune.data import demo_layout as _demo_layout
 
 DEMO = config["dataset"]["source"] == "demo"
+if DEMO and not config.get("demo"):
+    raise ValueError("configuration: dataset.source is 'demo' but the config has no 'demo' section (config/README.md)")
 
 
 def _demo_files(kind):
