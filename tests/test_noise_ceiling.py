@@ -167,6 +167,13 @@ def test_demo_noise_ceiling_matches_ground_truth(nc_demo, tmp_path):
     assert pearson_columns(nc, truth)[0] > 0.65
     assert abs(np.median(nc - truth)) < 0.03
     assert np.mean(np.abs(nc - truth)) < 0.16
+    # ... and as well as an ideal i.i.d. simulation with the same true signal power, rows and repeats
+    with h5py.File(config["demo"]["ground_truth"]) as f:
+        sp = f["UTS01/signal_power"][...].astype(np.float64)
+    n_rep, n_rows = 10, h5py.File(test)["individual_repeats"].shape[1]
+    ideal, _ = simulate(np.clip(sp, 1e-6, 1 - 1e-6), n_rep, n_rows, seed=11)
+    r_ideal = pearson_columns(cc_max(ideal), truth)[0]
+    assert pearson_columns(nc, truth)[0] > r_ideal - 0.08
     # the mask agrees with the true supra-threshold voxels far above chance
     with h5py.File(tmp_path / "nc.h5") as f:
         mask = f["mask"][...]
