@@ -1,6 +1,7 @@
 """The generated miniature of ds003020: same paths, file formats and dtypes, synthetic content.
 
-:func:`generate` writes, under the dataset root (``config["dataset"]["root"]``)::
+:func:`generate` (= :func:`generate_stimuli` then :func:`generate_responses`, the two Snakemake jobs)
+writes, under the dataset root (``config["dataset"]["root"]``)::
 
     stimuli/{story}.wav                                  44.1 kHz, 2 channels, int16
     derivative/TextGrids/{story}.TextGrid                Praat; tier 0 phones (ARPAbet + stress), tier 1 words
@@ -8,7 +9,8 @@
     derivative/preprocessed_data/{subject}/{story}.hf5   data float64 (respdict-20, V);
                                                          test story also individual_repeats (R, respdict-20, V)
 
-and the ground truth (``resources/demo/ground_truth.h5``, see docs/artifacts.md).
+the ground truth (``demo.ground_truth``) and the stories' metadata (``stimuli.json`` next to it);
+layouts in docs/artifacts.md. The responses are computed from the WAVs and TextGrids as written.
 
 Everything is a deterministic function of the config (``demo``, ``dataset``, ``stories``, ``timing``):
 each story depends only on its name and ``demo.seed``, each subject only on its name and the seed.
@@ -32,8 +34,9 @@ Generative model of the responses (per subject s, voxel v, story, TR row t)
        (:class:`braintune.timing.TRGrid`), and z-scored within the story.
     3. Planted regions (from S1's overlays, :mod:`braintune.data.demo_cortex`), dilated per subject by
        ``region_dilation_voxels``: ``auditory`` (AC), ``language_temporal`` (superior temporal sulcus),
-       ``language_frontal`` (Broca, sPMv); the language regions exclude the auditory one. Membership m_r(v) = exp(-d_r(v)^2 / (2 halo^2)) with
-       d_r the distance in voxels to region r (1 inside, 0 beyond 3 halo).
+       ``language_frontal`` (Broca, sPMv); the language regions exclude the auditory one.
+       Membership m_r(v) = exp(-d_r(v)^2 / (2 halo^2)) with d_r the distance in voxels to region r
+       (1 inside, 0 beyond 3 halo).
     4. Weights: w_aud(v) = (m_aud + 0.15) * |N(0, 1)| per band, w_sem(v) = (m_lang + 0.15) * N(0, 1)
        per semantic dimension, with m_lang = max(m_temporal, m_frontal). Signal z_v = X_aud w_aud +
        X_sem w_sem, normalised to unit variance within each story.
@@ -171,11 +174,14 @@ def write_wav(story: Story, path: Path) -> None:
 
 
 def _with_pauses(intervals, end_s, labels_for_gap) -> list[tuple[float, float, str]]:
+    """Contiguous tier from ``intervals``: gaps over 0.1 ms become labelled pauses, shorter ones are
+    absorbed by the next interval; times rounded to microseconds."""
     out, cursor = [], 0.0
     for s, e, lab in intervals:
         if s - cursor > 1e-4:
             out.append((cursor, s, labels_for_gap(cursor, s)))
-        out.append((max(s, cursor), e, lab))
+            cursor = s
+        out.append((cursor, e, lab))
         cursor = e
     if end_s - cursor > 1e-4:
         out.append((cursor, end_s, labels_for_gap(cursor, end_s)))
@@ -196,9 +202,10 @@ def write_textgrid(story: Story, path: Path, breath_min_pause_s: float, seed: in
 
     words = _with_pauses(story.words, story.duration_s, word_gap)
     phones = _with_pauses(story.phones, story.duration_s, lambda s, e: gap_labels.get(round(s, 4), "sp"))
+    end = round(story.duration_s, 6)
     grid = textgrid.Textgrid()
-    grid.addTier(textgrid.IntervalTier("phone", phones, 0.0, story.duration_s))
-    grid.addTier(textgrid.IntervalTier("word", words, 0.0, story.duration_s))
+    grid.addTier(textgrid.IntervalTier("phone", phones, 0.0, end))
+    grid.addTier(textgrid.IntervalTier("word", words, 0.0, end))
     with atomic_output(path) as tmp:
         grid.save(str(tmp), format="long_textgrid", includeBlankSpaces=True, reportingMode="error")
 
