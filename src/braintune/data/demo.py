@@ -76,6 +76,7 @@ from .synth import SAMPLE_RATE, Utterance, synthesize_many
 log = logging.getLogger(__name__)
 
 WAV_RATE = 44100
+PEAK = 10 ** (-1 / 20)  # -1 dBFS: the WAVs' largest sample
 FINE_DT = 0.1
 REGIONS = ("auditory", "language_temporal", "language_frontal")
 _BACKGROUND_WEIGHT = 0.15
@@ -168,7 +169,10 @@ def write_wav(story: Story, path: Path) -> None:
     import soundfile
 
     x = story_audio(story, WAV_RATE)
-    pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
+    peak = float(np.abs(x).max())
+    if peak > PEAK:  # espeak speaks near full scale and resampling overshoots: no clipping
+        x = x * (PEAK / peak)
+    pcm = np.round(x * 32767.0).astype(np.int16)
     with atomic_output(path) as tmp:
         soundfile.write(tmp, np.stack([pcm, pcm], axis=1), WAV_RATE, subtype="PCM_16", format="WAV")
 
