@@ -40,3 +40,12 @@ def demo_stimuli_metadata(config: dict) -> str:
     from pathlib import Path
 
     return str(Path(config["demo"]["ground_truth"]).with_name("stimuli.json"))
+
+
+def config_from_params(params) -> dict:
+    """The config sub-dict the generator reads, rebuilt from a demo rule's ``params``
+    (``demo``, ``timing``, ``stories``, ``root`` and, for the responses, ``subjects``)."""
+    dataset = {"root": params.root}
+    if hasattr(params, "subjects"):
+        dataset["subjects"] = list(params.subjects)
+    return {"demo": dict(params.demo), "timing": dict(params.timing), "stories": dict(params.stories), "dataset": dataset}
