@@ -71,8 +71,8 @@ def _bt_params(wildcards):
         "dataset": {"root": DATASET},
         "timing": config["timing"],
         "preprocess": {"sample_rate": config["preprocess"]["sample_rate"]},
-        "braintuning": {k: v for k, v in BT.items() if k not in ("targets", "stimulus")},
-        "models": {wildcards.family: config["models"][wildcards.family]},
+        "braintuning": btplan.variant_config(BT, wildcards.variant),
+        "models": {wildcards.family: btplan.training_family_config(config["models"][wildcards.family])},
     }
 
 
@@ -153,7 +153,7 @@ rule braintuning_stimulus:
         config=lambda w: {
             "seed": config["seed"],
             "braintuning": {"stimulus": BT["stimulus"]},
-            "models": {w.family: config["models"][w.family]},
+            "models": {w.family: btplan.training_family_config(config["models"][w.family])},
         },
         stories=config["stories"]["braintuning_train"],
         device=BT_DEVICE,

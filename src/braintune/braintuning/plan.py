@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "audio_path", "nc_path", "targets_path", "run_dir", "textgrid_path", "story_rows", "family_parameters",
+    "audio_path", "nc_path", "variant_config", "training_family_config", "targets_path", "run_dir", "textgrid_path", "story_rows", "family_parameters",
     "n_outputs_estimate", "estimate_resources",
 ]
 
@@ -45,6 +45,23 @@ def run_dir(family: str, variant: str, owner: str) -> str:
 
 def textgrid_path(root: str | os.PathLike, story: str) -> Path:
     return Path(root) / "derivative" / "TextGrids" / f"{story}.TextGrid"
+
+
+def variant_config(bt: dict, variant: str) -> dict:
+    """The ``braintuning`` section with the variant's ``variant_overrides`` applied (e.g. LM-tuned epochs)."""
+    cfg = {k: v for k, v in bt.items() if k not in ("targets", "stimulus", "variant_overrides")}
+    overrides = (bt.get("variant_overrides") or {}).get(variant) or {}
+    unknown = set(overrides) - set(cfg)
+    if unknown:
+        raise ValueError(f"braintuning.variant_overrides.{variant}: unknown keys {sorted(unknown)}")
+    cfg.update(overrides)
+    return cfg
+
+
+def training_family_config(family_cfg: dict) -> dict:
+    """A family's config without the keys training does not depend on (evaluation layers, variant list), so
+    that listing another layer or variant does not rerun brain-tuning."""
+    return {k: v for k, v in family_cfg.items() if k not in ("layers", "variants")}
 
 
 def story_rows(root: str | os.PathLike, stories: list[str], pad: int = 20, default: int = 400) -> int:

@@ -28,7 +28,7 @@ from braintune.transcripts import read_textgrid
 from braintune.utils import atomic_output, seed_everything, stable_hash
 
 from .dataset import PairedDataset, StoryPairs, array_digest, window_ends, window_samples
-from .plan import audio_path, nc_path, targets_path, textgrid_path
+from .plan import audio_path, nc_path, targets_path, textgrid_path, variant_config
 from .permute import permute_blocks, story_rng
 from .stimulus import build_pretraining_model, stimulus_tune
 from .targets import bigslm_targets, build_target_model, lm_targets, words_in_windows, zscore_columns
@@ -38,17 +38,6 @@ from .variants import parse_variant
 log = logging.getLogger(__name__)
 
 __all__ = ["variant_config", "read_mask", "run_targets", "run_braintuning", "run_stimulus"]
-
-
-def variant_config(bt: dict, variant: str) -> dict:
-    """The ``braintuning`` section with the variant's ``variant_overrides`` applied (e.g. LM-tuned epochs)."""
-    cfg = {k: v for k, v in bt.items() if k not in ("targets", "stimulus", "variant_overrides")}
-    overrides = (bt.get("variant_overrides") or {}).get(variant) or {}
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"braintuning.variant_overrides.{variant}: unknown keys {sorted(unknown)}")
-    cfg.update(overrides)
-    return cfg
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
