@@ -144,8 +144,7 @@ STYLE = {
     "legend.frameon": False,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "pdf.fonttype": 42,  # editable text in the PDF
-    "ps.fonttype": 42,
+    # pdf.fonttype stays 3 (matplotlib's default): Type 42 embedding (editable text) costs ~0.6 s per PDF
     "savefig.bbox": "tight",
     "savefig.dpi": 200,
 }
