@@ -244,3 +244,43 @@ def test_short_story_fails_with_a_clear_message(tmp_path):
     with pytest.raises(ValueError, match=r"demo story '.*': .* response rows"):
         demo.make_story("souls", config)
     assert json.dumps(dataset_files(config))
+
+
+def test_encoding_model_on_the_true_drivers_finds_the_planted_regions(tmp_path):
+    """Ridge from the true drivers (read back from the written WAVs and TextGrids) predicts the test
+    story in the planted regions, with the right driver family: band power in the auditory region,
+    word semantics in the language regions."""
+    config = tiny_config(tmp_path)
+    config["dataset"]["subjects"] = ["UTS01"]
+    config["stories"]["braintuning_train"] = ["souls", "howtodraw", "hangtime", "avatar"]
+    config["demo"].update(story_duration_s=[80, 90], test_story_duration_s=80)
+    demo.generate(config)
+    root = Path(config["dataset"]["root"])
+    respdict = load_respdict(root)
+    vocab = demo.demo_text.vocabulary()
+    _, vectors = demo.demo_text.semantic_vectors(config["demo"]["seed"], config["demo"]["semantic_dim"], config["demo"]["within_group_sd"])
+    word_vectors = {w: vectors[i] for i, (w, _) in enumerate(vocab)}
+    hrf = demo.spm_hrf(demo.FINE_DT)
+    drivers = {s: demo.story_drivers(root, s, respdict[s], config, word_vectors, hrf) for s in all_stories(config)}
+    test = config["stories"]["test"]
+    train = [s for s in all_stories(config) if s != test]
+    Y = np.vstack([read_responses(response_path(root, "UTS01", s)) for s in train]).astype(np.float64)
+    Y_test = read_responses(response_path(root, "UTS01", test)).astype(np.float64)
+    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+        auditory = gt["UTS01/regions/auditory"][...]
+        language = gt["UTS01/regions/language"][...]
+
+    def score(part):  # 0: auditory drivers, 1: semantic drivers
+        X = np.vstack([drivers[s][part] for s in train])
+        W = np.linalg.solve(X.T @ X + np.eye(X.shape[1]), X.T @ Y)
+        P = drivers[test][part] @ W
+        P = (P - P.mean(0)) / P.std(0)
+        T = (Y_test - Y_test.mean(0)) / Y_test.std(0)
+        return (P * T).mean(0)
+
+    r_aud, r_sem = score(0), score(1)
+    background = ~(auditory | language)
+    assert r_aud[auditory].mean() > 0.3 and r_sem[language].mean() > 0.3
+    assert r_aud[auditory].mean() > r_sem[auditory].mean() + 0.15
+    assert r_sem[language].mean() > r_aud[language].mean() + 0.15
+    assert max(r_aud[background].mean(), r_sem[background].mean()) < 0.2
