@@ -76,6 +76,8 @@ def peak(device) -> float | None:
 def run(size: str, args, device) -> dict:
     cfg = family(size)
     model = models.prepare_model(cfg, device=device)
+    if device.type == "cuda" and not args.cudnn_posconv:
+        models.use_matmul_positional_conv(model)  # as run_feature_job does on CUDA
     context, chunk = args.context_s, args.chunk_s
     n_windows = args.windows if args.windows else (256 if device.type == "cuda" else (64 if size == "tiny" else 8))
     seconds = context + chunk * (n_windows + 1)
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("--context-s", type=float, default=16.0)
     parser.add_argument("--chunk-s", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--cudnn-posconv", action="store_true", help="keep cuDNN's positional convolution (the slow path)")
     args = parser.parse_args()
     device = models.resolve_device(args.device)
     args.batch_size = args.batch_size or (64 if device.type == "cuda" else 16)

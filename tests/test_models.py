@@ -184,3 +184,20 @@ def test_config_families_build(tmp_path):
         sizes[name] = models.n_parameters(model)
         assert max(cfg["layers"]) <= models.num_layers(model)
     assert sizes["hubert_large"] > sizes["hubert"]
+
+
+def test_matmul_positional_conv_is_the_same_convolution(built):
+    model = models.build_model(FAMILIES["wav2vec2"])
+    conv = model.encoder.pos_conv_embed.conv
+    x = torch.randn(5, conv.in_channels, 37)
+    with torch.no_grad():
+        ref = conv(x)
+        sliced = models._grouped_conv_as_matmul(conv, x, max_elements=conv.in_channels * 16 * 40)  # several slices
+        audio = _audio(1.3)
+        before = models.encoder_forward(model, audio)
+        assert models.use_matmul_positional_conv(model)
+        after = models.encoder_forward(model, audio)
+    torch.testing.assert_close(sliced, ref, rtol=1e-5, atol=1e-5)
+    for x_, y_ in zip(before, after):
+        torch.testing.assert_close(x_, y_, rtol=1e-4, atol=1e-5)
+    assert not models.use_matmul_positional_conv(built["whisper"])

@@ -428,6 +428,50 @@ def last_valid_frame(model_or_config, n_samples: int) -> int:
     return last
 
 
+# --- faster inference kernels --------------------------------------------------------------
+
+
+def _grouped_conv_as_matmul(conv: torch.nn.Conv1d, x: torch.Tensor, max_elements: int = 1 << 28) -> torch.Tensor:
+    """``conv(x)`` for a grouped, stride-1 Conv1d as unfold + batched matmul (tensor cores).
+
+    cuDNN runs wav2vec2's positional convolution (768 channels, 16 groups, kernel 128) with
+    legacy non-tensor-core kernels, one launch per group: more than half of the whole forward of a
+    base model on an H100/H200 (docs/performance.md). Windows are processed in slices so that
+    the unfolded copy stays under ``max_elements``.
+    """
+    weight = conv.weight  # computed through the weight-norm parametrisation
+    groups, (kernel,), (pad,) = conv.groups, conv.kernel_size, conv.padding
+    batch, channels, length = x.shape
+    c_in, c_out = channels // groups, weight.shape[0] // groups
+    w = weight.view(groups, c_out, c_in * kernel).to(x.dtype)
+    padded = torch.nn.functional.pad(x, (pad, pad))
+    n_out = length + 2 * pad - kernel + 1
+    step = max(1, max_elements // (channels * kernel * n_out))
+    outs = []
+    for b in range(0, batch, step):
+        cols = padded[b : b + step].unfold(2, kernel, 1)  # (b, C, n_out, K), a view
+        cols = cols.reshape(-1, groups, c_in, n_out, kernel).permute(1, 0, 3, 2, 4).reshape(groups, -1, c_in * kernel)
+        y = torch.bmm(cols, w.transpose(1, 2))  # (groups, b * n_out, c_out)
+        y = y.view(groups, -1, n_out, c_out).permute(1, 0, 3, 2).reshape(-1, groups * c_out, n_out)
+        outs.append(y)
+    out = torch.cat(outs)
+    if conv.bias is not None:
+        out = out + conv.bias.to(out.dtype)[None, :, None]
+    return out
+
+
+def use_matmul_positional_conv(model: torch.nn.Module) -> bool:
+    """Route a wav2vec2/HuBERT positional convolution through :func:`_grouped_conv_as_matmul`
+    (same parameters and state dict; numerically equal up to float rounding). For inference on
+    CUDA; returns False for models without one (Whisper)."""
+    embed = getattr(getattr(model, "encoder", None), "pos_conv_embed", None)
+    conv = getattr(embed, "conv", None)
+    if not isinstance(conv, torch.nn.Conv1d) or conv.stride != (1,):
+        return False
+    conv.forward = lambda x, conv=conv: _grouped_conv_as_matmul(conv, x)
+    return True
+
+
 # --- brain-tuning helpers -------------------------------------------------------------------
 
 

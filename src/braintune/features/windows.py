@@ -187,6 +187,8 @@ def run_feature_job(
             if model is None:
                 torch.backends.cudnn.benchmark = True  # fixed window shapes: let cuDNN pick its conv kernels
                 model = models.prepare_model(family_cfg, checkpoint_dir, models.resolve_device(device))
+                if next(model.parameters()).is_cuda:
+                    models.use_matmul_positional_conv(model)
                 log.info("model on %s: %s", device, type(model).__name__)
             audio = load_audio(audio_paths[story], mmap=False)
             times, feats = extract_window_features(
