@@ -1,8 +1,9 @@
 # Stage: downstream (docs/artifacts.md; braintune.downstream). Paper 3.4.3, appendices B, D, E.
 #
 #   downstream_demo_data | downstream_download_<corpus>  ->  downstream_index
-#   -> downstream_features (one job per family x variant x owner: features of every corpus and word
-#      occurrence, cached as HDF5, and every probe task x layer)  +  downstream_asr (CTC fine-tuning)
+#   -> downstream_embed (one job per family x variant x owner: features of every corpus and word occurrence,
+#      cached as HDF5) -> downstream_probe (one job per family x variant x owner: every task x layer)
+#   +  downstream_asr (CTC fine-tuning of the whole model, one job per family x variant x owner)
 #   -> downstream_collect -> downstream_figures (figs 4, 9, 10, 11, 12)
 
 from snakemake.exceptions import WorkflowError
@@ -118,7 +119,7 @@ rule downstream_index:
         targets="results/downstream/index/timit_targets.h5",
         baselines="results/downstream/baselines.tsv",
     params:
-        downstream=DS,
+        downstream=lambda w: {k: DS.get(k) for k in ("tasks", "datasets", "acoustic")},
         seed=config["seed"],
     log:
         "logs/downstream_index/index.log",
@@ -128,30 +129,52 @@ rule downstream_index:
         "../scripts/downstream_index.py"
 
 
-rule downstream_features:
-    """Mean-pooled features of every corpus and word occurrence (HDF5), then every probe task x layer."""
+rule downstream_embed:
+    """Mean-pooled features of every corpus and word occurrence for one checkpoint (HDF5 cache)."""
     input:
         unpack(lambda w: {"checkpoint": downstream_checkpoint(w)} if downstream_checkpoint(w) else {}),
         index=list(DS_INDEX.values()),
-        targets="results/downstream/index/timit_targets.h5",
         segments="results/preference/segments.tsv",
     output:
-        embeddings="results/downstream/embeddings/{family}/{variant}/{owner}.h5",
-        probes="results/downstream/probes/{family}/{variant}/{owner}.tsv",
+        "results/downstream/embeddings/{family}/{variant}/{owner}.h5",
     params:
-        downstream=DS,
+        embed=lambda w: {k: DS.get(k) for k in ("layers", "embed_batch_size", "max_audio_s")},
         model=lambda w: config["models"][w.family],
+        compute=config.get("compute"),
         seed=config["seed"],
         corpora=DS_CORPORA,
     threads: 1
     resources:
         mem_mb=8000,
+        gpu=1 if config.get("compute", {}).get("device") == "cuda" else 0,
     log:
-        "logs/downstream_features/{family}/{variant}/{owner}.log",
+        "logs/downstream_embed/{family}/{variant}/{owner}.log",
     benchmark:
-        "benchmarks/downstream_features/{family}/{variant}/{owner}.tsv"
+        "benchmarks/downstream_embed/{family}/{variant}/{owner}.tsv"
     script:
-        "../scripts/downstream_features.py"
+        "../scripts/downstream_embed.py"
+
+
+rule downstream_probe:
+    """Every probe task x layer of one checkpoint from its cached features."""
+    input:
+        embeddings="results/downstream/embeddings/{family}/{variant}/{owner}.h5",
+        index=list(DS_INDEX.values()),
+        targets="results/downstream/index/timit_targets.h5",
+    output:
+        "results/downstream/probes/{family}/{variant}/{owner}.tsv",
+    params:
+        tasks=DS.get("tasks"),
+        probe=DS.get("probe"),
+        seed=config["seed"],
+        corpora=DS_CORPORA,
+    threads: 1
+    log:
+        "logs/downstream_probe/{family}/{variant}/{owner}.log",
+    benchmark:
+        "benchmarks/downstream_probe/{family}/{variant}/{owner}.tsv"
+    script:
+        "../scripts/downstream_probe.py"
 
 
 rule downstream_asr:
@@ -165,6 +188,7 @@ rule downstream_asr:
     params:
         asr=DS.get("asr"),
         model=lambda w: config["models"][w.family],
+        compute=config.get("compute"),
         seed=config["seed"],
     threads: 1
     resources:
@@ -216,7 +240,7 @@ rule downstream_figures:
             for ext in ("pdf", "png")
         },
     params:
-        downstream=DS,
+        figures=DS.get("figures"),
         families=list(config.get("models") or {}),
         n_train_stories=len(config["stories"]["braintuning_train"]),
     log:

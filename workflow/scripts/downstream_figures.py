@@ -10,5 +10,5 @@ setup_logging(snakemake.log[0])
 summary = pd.read_csv(snakemake.input.summary, sep="\t")
 baselines = pd.read_csv(snakemake.input.baselines, sep="\t")
 out = {k: Path(v) for k, v in snakemake.output.items()}
-figures.downstream_figures(summary, baselines, snakemake.params.downstream["figures"], snakemake.params.families,
+figures.downstream_figures(summary, baselines, snakemake.params.figures, snakemake.params.families,
                            snakemake.params.n_train_stories, out)

@@ -77,7 +77,7 @@ def finetune_ctc(model: torch.nn.Module, forward: TrainForward, hidden_size: int
                  train_audio: list[np.ndarray], train_text: list[str],
                  test_audio: list[np.ndarray], test_text: list[str],
                  steps: int, batch_size: int, lr: float, seed: int, frozen: Sequence[str] = (),
-                 warmup_fraction: float = 0.1) -> dict:
+                 warmup_fraction: float = 0.1, device: torch.device | str = "cpu") -> dict:
     """Fine-tune ``model`` with a CTC head; return WER, 1 - WER and the training curve.
 
     ``frozen``: parameter names kept fixed (the CNN feature encoder:
@@ -85,7 +85,7 @@ def finetune_ctc(model: torch.nn.Module, forward: TrainForward, hidden_size: int
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = torch.nn.Linear(hidden_size, len(VOCAB))
+    head = torch.nn.Linear(hidden_size, len(VOCAB)).to(device)
     for name, param in model.named_parameters():
         param.requires_grad_(name not in frozen)
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
@@ -102,11 +102,11 @@ def finetune_ctc(model: torch.nn.Module, forward: TrainForward, hidden_size: int
         idx = next(batches)
         audio, lengths = _pad([train_audio[i] for i in idx])
         hidden = forward(model, audio)
-        log_probs = head(hidden).log_softmax(-1)  # (B, T, V)
+        log_probs = head(hidden.float()).float().log_softmax(-1)  # (B, T, V); float32 under bf16 autocast
         frames = log_probs.shape[1]
         out_lengths = torch.tensor(np.maximum(1, np.floor(frames * lengths / lengths.max())).astype(np.int64))
         tgt = [targets[i] for i in idx]
-        loss = ctc(log_probs.transpose(0, 1), torch.cat(tgt), out_lengths,
+        loss = ctc(log_probs.transpose(0, 1), torch.cat(tgt).to(log_probs.device), out_lengths,
                    torch.tensor([len(t) for t in tgt], dtype=torch.long))
         optimizer.zero_grad()
         loss.backward()
@@ -121,6 +121,6 @@ def finetune_ctc(model: torch.nn.Module, forward: TrainForward, hidden_size: int
     with torch.inference_mode():
         for audio in test_audio:
             hidden = forward(model, torch.from_numpy(np.asarray(audio, np.float32))[None])
-            hyps.append(greedy_decode(head(hidden)[0]))
+            hyps.append(greedy_decode(head(hidden.float())[0].float().cpu()))
     wer = word_error_rate(test_text, hyps)
     return {"wer": wer, "accuracy": 1.0 - wer, "loss_curve": curve, "hypotheses": hyps}

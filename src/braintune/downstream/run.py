@@ -145,9 +145,11 @@ def family_layers(config: dict, family: str) -> list[int]:
 
 
 def load_backbone(config: dict, family: str, checkpoint: str | None):
+    """The family's pretrained model (``checkpoint=None``) or a saved checkpoint, on ``compute.device``."""
     from braintune import models
 
-    return models.load_model(config["models"][family], checkpoint).eval()
+    device = models.resolve_device((config.get("compute") or {}).get("device", "cpu"))
+    return models.prepare_model(config["models"][family], checkpoint, device)
 
 
 def embed_variant(config: dict, family: str, variant: str, owner: str, checkpoint: str | None,
@@ -242,7 +244,8 @@ def asr_variant(config: dict, family: str, variant: str, owner: str, checkpoint:
 
     result = asr.finetune_ctc(model, forward, models.hidden_size(model), [load(p) for p in train.path],
                               train.text.tolist(), [load(p) for p in test.path], test.text.tolist(),
-                              ac["steps"], ac["batch_size"], ac["lr"], config["seed"], frozen, ac["warmup_fraction"])
+                              ac["steps"], ac["batch_size"], ac["lr"], config["seed"], frozen, ac["warmup_fraction"],
+                              device=next(model.parameters()).device)
     row = {"family": family, "variant": variant, "owner": owner, "task": "asr", "layer": -1,
            "metric": "one_minus_wer", "value": result["accuracy"]}
     with atomic_output(out_path) as tmp:

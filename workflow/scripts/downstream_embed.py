@@ -1,0 +1,11 @@
+"""Features of every corpus and word occurrence for one (family, variant, owner)."""
+from braintune.downstream import run
+from braintune.utils import setup_logging
+
+setup_logging(snakemake.log[0])
+w = snakemake.wildcards
+config = {"downstream": snakemake.params.embed, "seed": snakemake.params.seed, "compute": snakemake.params.compute,
+          "models": {w.family: snakemake.params.model}}
+index = {c: f"results/downstream/index/{c}.tsv" for c in snakemake.params.corpora}
+run.embed_variant(config, w.family, w.variant, w.owner, snakemake.input.get("checkpoint") or None, index,
+                  snakemake.input.segments, snakemake.output[0])
