@@ -131,3 +131,31 @@ def test_download_verification(tmp_path):
         download.fetch(src.as_uri(), tmp_path / "out" / "c.bin", size=1)
     pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha + "\nsize 900\n"
     assert download.parse_lfs_pointer(pointer) == (sha, 900)
+
+
+def test_demo_stand_ins_follow_each_corpus_layout(tmp_path):
+    """The generated stand-ins are read by the real readers, with TIMIT's sentence-type design."""
+    from braintune.downstream import demo
+
+    cfg = dict(timit_train_speakers=4, timit_test_speakers=2, timit_sx_per_speaker=2, timit_si_per_speaker=1,
+               timit_sx_readers=2, commands_speakers=3, crema_d_actors=2, slurp_speakers=3, word_speakers=1)
+    counts = demo.write_all(tmp_path, cfg, seed=0, words=["divine", "god"])
+    timit = datasets.read_corpus("timit", {"path": str(tmp_path / "timit")})
+    assert len(timit) == counts["timit"] == 6 * 5
+    texts = timit.groupby("label")["text"].agg(lambda t: t.value_counts().to_dict())
+    assert all(n == 6 for n in texts["SA"].values()) and len(texts["SA"]) == 2  # every speaker reads both SA
+    assert set(texts["SX"].values()) == {2}  # each SX sentence is read by sx_readers speakers
+    assert set(texts["SI"].values()) == {1}  # SI sentences are unique
+    assert timit.phones.str.startswith("h# ").all() and timit.phones.str.endswith(" h#").all()
+    commands = datasets.read_corpus("speech_commands", {"path": str(tmp_path / "speech_commands")})
+    assert commands.label.nunique() == 35 and set(commands.split) == {"train", "test"}
+    crema = datasets.read_corpus("crema_d", {"path": str(tmp_path / "crema_d"), "test_fraction": 0.5})
+    assert crema.label.nunique() == 6 and crema.groupby("split").speaker.nunique().to_dict() == {"test": 1, "train": 1}
+    slurp = datasets.read_corpus("slurp", {"path": str(tmp_path / "slurp")})
+    assert set(slurp.split) == {"train", "valid", "test"} and "set" in set(slurp.label)
+    audio = datasets.load_utterance(slurp.path.iloc[0], SR)
+    assert audio.dtype == np.float32 and 0.3 < len(audio) / SR < 5
+    from braintune.downstream import preference
+
+    seg = preference.find_word_segments(tmp_path / "words", ["divine", "god"], max_instances=3)
+    assert sorted(seg.word) == ["divine", "god"] and (seg.end_s > seg.start_s).all()

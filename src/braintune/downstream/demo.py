@@ -149,11 +149,13 @@ def write_timit(root: Path, n_train: int, n_test: int, n_sx: int, n_si: int, sx_
         out_dir = root / split / "DR1" / speaker
         out_dir.mkdir(parents=True, exist_ok=True)
         jobs.extend((out_dir, sent, text, _request(text, voice)) for sent, text in sentences)
+    edge = int(0.1 * SAMPLE_RATE)  # TIMIT utterances begin and end with silence (h#)
     for (out_dir, sent, text, _), (utt, audio) in zip(jobs, _speak_all([j[3] for j in jobs])):
+        audio = np.pad(audio, (edge, edge))
         n = len(audio)
         phn, cursor = [], 0
         for start, end, label in utt.phones:
-            s, e = _samples(start, n), _samples(end, n)
+            s, e = edge + _samples(start, n), edge + _samples(end, n)
             if s > cursor:
                 phn.append((cursor, s, "h#" if cursor == 0 else "pau"))
             phn.append((s, e, arpabet_to_timit(label)))
@@ -164,7 +166,7 @@ def write_timit(root: Path, n_train: int, n_test: int, n_sx: int, n_si: int, sx_
         sf.write(str(stem) + ".WAV", audio, SAMPLE_RATE, format="NIST", subtype="PCM_16")
         Path(str(stem) + ".PHN").write_text("".join(f"{s} {e} {lab}\n" for s, e, lab in phn if e > s))
         Path(str(stem) + ".WRD").write_text(
-            "".join(f"{_samples(s, n)} {_samples(e, n)} {w}\n" for s, e, w in utt.words))
+            "".join(f"{edge + _samples(s, n)} {edge + _samples(e, n)} {w}\n" for s, e, w in utt.words))
         Path(str(stem) + ".TXT").write_text(f"0 {n} {text}\n")
     return len(jobs)
 
