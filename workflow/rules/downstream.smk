@@ -74,6 +74,7 @@ rule downstream_demo_data:
         touch(f"{DS.get('demo', {}).get('root', 'resources/demo/downstream')}/.complete"),
     params:
         demo=DS.get("demo"),
+        preference=lambda w: {k: (config.get("preference") or {}).get(k) for k in ("max_phonetic_distance", "max_neighbours")},
         seed=config["seed"],
     log:
         "logs/downstream_demo_data/demo.log",

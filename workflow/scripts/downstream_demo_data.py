@@ -7,6 +7,8 @@ from braintune.utils import setup_logging
 setup_logging(snakemake.log[0])
 cfg = snakemake.params.demo
 root = Path(snakemake.output[0]).parent
-ws = preference.demo_word_set(cfg["preference_words"], len(cfg["preference_words"]), 0.4, 2, snakemake.params.seed)
+pref = snakemake.params.preference
+ws = preference.demo_word_set(cfg["preference_words"], len(cfg["preference_words"]), pref["max_phonetic_distance"],
+                              pref["max_neighbours"], snakemake.params.seed)
 words = sorted(set(ws.target) | set(ws.neighbour))
 demo.write_all(root, cfg, snakemake.params.seed, words=words)
