@@ -227,7 +227,7 @@ def run_stimulus(
     seed_everything(seed)
     dev = models.resolve_device(device)
     family_cfg = config["models"][family]
-    model = build_pretraining_model(family_cfg, seed, float(scfg.get("mask_time_prob", 0.65)))
+    model = build_pretraining_model(family_cfg, seed, float(scfg.get("mask_time_prob", 0.65)), scfg.get("head_init"))
     audios = [load_audio(Path(results_dir) / audio_path(s)) for s in stories]
     curve = stimulus_tune(model, audios, scfg, dev, seed)
     out_dir = Path(out_dir)

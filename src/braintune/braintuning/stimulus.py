@@ -39,12 +39,13 @@ log = logging.getLogger(__name__)
 __all__ = ["build_pretraining_model", "audio_chunks", "stimulus_tune"]
 
 
-def build_pretraining_model(family_cfg: dict, seed: int = 0, mask_time_prob: float = 0.65):
+def build_pretraining_model(family_cfg: dict, seed: int = 0, mask_time_prob: float = 0.65, head_init: dict | None = None):
     """``Wav2Vec2ForPreTraining`` whose ``wav2vec2`` backbone is the family's pretrained model.
 
     The registry builds backbones with masking off (no ``masked_spec_embed``); pre-training masks, so the
     config gets ``mask_time_prob`` back and the mask embedding is (seeded) newly initialised when the
-    backbone has none.
+    backbone has none. ``head_init`` overrides the quantiser/projection sizes of a random initialisation
+    (``num_codevectors_per_group``, ``codevector_dim``, ``proj_codevector_dim``; ignored with a checkpoint).
     """
     from transformers import Wav2Vec2ForPreTraining
 
@@ -58,6 +59,10 @@ def build_pretraining_model(family_cfg: dict, seed: int = 0, mask_time_prob: flo
         backbone = models.build_model(family_cfg)
         config = copy.deepcopy(backbone.config)
         config.mask_time_prob = mask_time_prob
+        for key, value in (head_init or {}).items():
+            if not hasattr(config, key):
+                raise ValueError(f"braintuning.stimulus.head_init: {key!r} is not a {type(config).__name__} key")
+            setattr(config, key, value)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             model = Wav2Vec2ForPreTraining(config)
