@@ -110,28 +110,50 @@ class Panel:
     target: Target
 
 
+def _layout(nrows: int, ncols: int, panel_width: float, aspect: float, suptitle: bool) -> dict:
+    """Figure size (inches) and grid/colour-bar positions (figure fractions) so each panel's box has
+    the flatmap's aspect (no empty bands), with room for panel titles, a suptitle and the colour bar."""
+    title, bar, top = 0.32, 0.8, (0.4 if suptitle else 0.05)
+    panel_h = panel_width / aspect
+    height = top + nrows * (panel_h + title) + bar
+    width = panel_width * ncols * 1.02
+    return dict(
+        size=(width, height),
+        grid=dict(left=0.01, right=0.99, top=1 - (top + title) / height, bottom=bar / height,
+                  hspace=title / panel_h, wspace=0.02 * ncols / max(ncols - 1, 1) if ncols > 1 else 0.0),
+        colorbar=[0.3, 0.48 / height, 0.4, 0.11 / height],
+    )
+
+
 def flatmap_figure(panels: Sequence[Panel], *, cmap: str, vmin: float, vmax: float, colorbar_label: str,
                    ncols: int = 2, panel_width: float = 5.0, suptitle: str | None = None,
                    with_rois: bool | None = None, height: int = 1024, extend: str = "neither"):
-    """A grid of flatmaps sharing one colour scale and one labelled colour bar."""
+    """A grid of flatmaps sharing one colour scale and one labelled horizontal colour bar."""
     if not panels:
         raise ValueError("flatmap_figure: no panels")
     ncols = max(1, min(ncols, len(panels)))
     nrows = int(np.ceil(len(panels) / ncols))
-    # S1/UTS flatmaps are about twice as wide as high
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_width * ncols, panel_width * 0.55 * nrows + 0.6),
-                             squeeze=False)
-    for ax, panel in zip(axes.ravel(), panels):
+    aspect = 1.9  # about right for S1 and the UTS subjects; corrected from the first drawn map
+    layout = _layout(nrows, ncols, panel_width, aspect, bool(suptitle))
+    fig = plt.figure(figsize=layout["size"])
+    grid = fig.add_gridspec(nrows, ncols, **layout["grid"])
+    axes = [fig.add_subplot(grid[i // ncols, i % ncols]) for i in range(len(panels))]
+    for i, (ax, panel) in enumerate(zip(axes, panels)):
         draw_flatmap(ax, panel.values, panel.target, vmin=vmin, vmax=vmax, cmap=cmap, with_rois=with_rois,
                      height=height, title=panel.title)
-    for ax in axes.ravel()[len(panels):]:
-        ax.set_axis_off()
+        if i == 0:
+            x0, x1, y0, y1 = ax.images[0].get_extent()
+            measured = abs(x1 - x0) / max(abs(y1 - y0), 1e-9)
+            if abs(measured - aspect) / aspect > 0.01:
+                layout = _layout(nrows, ncols, panel_width, measured, bool(suptitle))
+                fig.set_size_inches(*layout["size"])
+                grid.update(**layout["grid"])
+    cax = fig.add_axes(layout["colorbar"])
     mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(vmin, vmax), cmap=cmap)
-    bar = fig.colorbar(mappable, ax=axes.ravel().tolist(), orientation="horizontal", fraction=0.05 / nrows,
-                       pad=0.02, aspect=40, shrink=0.5, extend=extend)
+    bar = fig.colorbar(mappable, cax=cax, orientation="horizontal", extend=extend)
     bar.set_label(colorbar_label)
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(suptitle, y=1 - 0.12 / layout["size"][1], va="top")
     return fig
 
 
