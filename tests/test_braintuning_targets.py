@@ -6,7 +6,7 @@ import torch
 
 from braintune.braintuning.dataset import window_ends, window_samples
 from braintune.braintuning.targets import (
-    WHISPER_PREFIX, bigslm_targets, build_target_model, contextual_states, lm_targets, words_in_windows,
+    WHISPER_PREFIX, bigslm_targets, story_token_ids, build_target_model, contextual_states, lm_targets, words_in_windows,
     zscore_columns,
 )
 from braintune.braintuning.variants import parse_variant, trained_variants
@@ -59,7 +59,10 @@ def test_lm_target_shapes(step, n_states):
 
 def test_lm_context_windows_match_full_forward_within_context():
     target = build_target_model("lmtuned_gpt2", {**LM_CFG, "context_tokens": 128}, TEXTS, seed=0)
-    ids = [0] + target.tokenizer(" " + " ".join(WORDS), add_special_tokens=False)["input_ids"]
+    ids, last = story_token_ids(target.tokenizer, WORDS)
+    # every word's last token decodes to the end of that word
+    for w in (0, 5, len(WORDS) - 1):
+        assert WORDS[w].endswith(target.tokenizer.decode([ids[last[w]]]).strip())
     assert 16 < len(ids) <= 128
     with torch.no_grad():
         full = target.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states

@@ -18,8 +18,8 @@ values for Whisper medium, the reference's ``out_dim``) is averaged over the tra
 the prefix positions when no word is heard), and the layers are concatenated.
 
 **LM** (``lmtuned_gpt2``: GPT2-medium, all hidden states, 25 x 1024; ``lmtuned_llama``: Llama-2-7B every third
-hidden state, ``hidden_states[::3]`` = 11 x 4096). The story's words are tokenised as running text (each word
-preceded by a space) and run through the LM in windows of ``context_tokens`` tokens with a stride of half
+hidden state, ``hidden_states[::3]`` = 11 x 4096). The story's words are tokenised as running text (joined by spaces,
+BOS first; each word's last token found from the tokenizer's character offsets) and run through the LM in windows of ``context_tokens`` tokens with a stride of half
 that, so that every token is represented with at least ``context_tokens / 2`` tokens of preceding context (the
 whole story so far at its start). A word's representation is the hidden states at its last token; a row's
 target is the mean of the representations of the words heard in its window.
@@ -280,16 +280,34 @@ def contextual_states(target: TargetModel, ids: Sequence[int], positions: np.nda
     return out
 
 
+def story_token_ids(tokenizer, words: Sequence[str]) -> tuple[list[int], np.ndarray]:
+    """Token ids of a story read as running text (``" ".join(words)``, BOS first) and the position of every
+    word's last token. Offsets come from the fast tokenizer, so this holds for byte-level BPE (GPT2) and
+    SentencePiece (Llama) alike."""
+    text, spans, pos = "", [], 0
+    for i, word in enumerate(words):
+        if i:
+            text += " "
+            pos += 1
+        spans.append((pos, pos + len(word)))
+        text += word
+        pos += len(word)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = [_bos_id(tokenizer)] + list(enc["input_ids"])
+    token_ends = np.array([end for _, end in enc["offset_mapping"]], dtype=np.int64)
+    token_starts = np.array([start for start, _ in enc["offset_mapping"]], dtype=np.int64)
+    last = np.zeros(len(words), dtype=np.int64)
+    for w, (a, b) in enumerate(spans):
+        inside = np.flatnonzero((token_starts < b) & (token_ends > a))
+        if inside.size == 0:
+            raise ValueError(f"LM tokenizer gives no token for word {words[w]!r}")
+        last[w] = inside[-1] + 1  # +1: the BOS token
+    return ids, last
+
+
 def lm_targets(target: TargetModel, words: Sequence[str], word_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Per-row text-LM targets (rows, n_selected_layers * hidden) and the rows without words."""
-    tok = target.tokenizer
-    ids = [_bos_id(tok)]
-    last_token = np.zeros(len(words), dtype=np.int64)
-    for w, toks in enumerate(_word_ids(tok, words)):
-        if not toks:
-            raise ValueError(f"LM tokenizer gives no token for word {words[w]!r}")
-        ids.extend(toks)
-        last_token[w] = len(ids) - 1
+    ids, last_token = story_token_ids(target.tokenizer, words)
     if words:
         word_states = contextual_states(target, ids, last_token)
     else:
