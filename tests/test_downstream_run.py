@@ -150,3 +150,19 @@ def test_pooled_features_batching_matches_single_items():
     with torch.inference_mode():
         direct = models.encoder_forward(model, audios[3][None], [2])[0].mean(dim=1)[0].numpy()
     np.testing.assert_allclose(single[1, 3], direct, rtol=1e-5, atol=1e-6)
+
+
+def test_slice_segments_reads_each_file_once_and_keeps_order():
+    audio = {"a": np.arange(16000, dtype=np.float32), "b": -np.arange(16000, dtype=np.float32)}
+    calls = []
+
+    def load(path):
+        calls.append(path)
+        return audio[path]
+
+    seg = pd.DataFrame({"word": ["x", "y", "z"], "path": ["a", "b", "a"], "start_s": [0.0, 0.5, 0.1],
+                        "end_s": [0.1, 0.6, 0.1001]})
+    clips = embed.slice_segments(seg, SR, load)
+    assert sorted(calls) == ["a", "b"]
+    assert clips[0][0] == 0 and len(clips[0]) == 1600 and clips[1][0] == -8000
+    assert len(clips[2]) == 400 and clips[2][0] == 1600  # padded to the 25-ms receptive field

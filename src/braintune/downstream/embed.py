@@ -61,20 +61,20 @@ def pooled_features(forward: Forward, audios: Iterable[np.ndarray], layers: Sequ
 
 
 def slice_segments(segments: pd.DataFrame, sample_rate: int, load) -> list[np.ndarray]:
-    """Audio of each ``word, path, start_s, end_s`` row (one file read per distinct path)."""
-    cache: dict[str, np.ndarray] = {}
-    out = []
-    min_len = int(0.025 * sample_rate)  # the CNN's receptive field (400 samples at 16 kHz)
-    for row in segments.itertuples(index=False):
-        if row.path not in cache:
-            cache.clear()
-            cache[row.path] = load(row.path)
-        audio = cache[row.path]
-        s, e = int(round(row.start_s * sample_rate)), int(round(row.end_s * sample_rate))
-        clip = audio[s:e]
-        if len(clip) < min_len:
-            clip = np.pad(clip, (0, min_len - len(clip)))
-        out.append(clip)
+    """Audio of each ``word, path, start_s, end_s`` row, in row order (each file is read once).
+
+    Slices shorter than the CNN's receptive field (25 ms) are zero-padded to it.
+    """
+    out: list[np.ndarray | None] = [None] * len(segments)
+    min_len = int(0.025 * sample_rate)
+    for path, rows in segments.reset_index(drop=True).groupby("path", sort=False):
+        audio = load(path)
+        for i, row in rows.iterrows():
+            s, e = int(round(row.start_s * sample_rate)), int(round(row.end_s * sample_rate))
+            clip = audio[s:e]
+            if len(clip) < min_len:
+                clip = np.pad(clip, (0, min_len - len(clip)))
+            out[i] = clip
     return out
 
 
