@@ -75,6 +75,18 @@ def test_index_targets_and_baselines(pipeline):
     assert st == pytest.approx(1 / 3)  # three equally frequent sentence types
 
 
+def test_max_items_takes_a_seeded_subset_per_split(pipeline, tmp_path):
+    tmp, config = pipeline
+    ds = {**config["downstream"], "tasks": ["sentence_type"], "max_items": 4}
+    run.build_index({**config, "downstream": ds}, tmp_path, tmp_path / "t.h5", tmp_path / "b.tsv")
+    sub = pd.read_csv(tmp_path / "timit.tsv", sep="\t")
+    full = pd.read_csv(tmp / "index" / "timit.tsv", sep="\t")
+    assert sub.split.value_counts().to_dict() == {"train": 4, "test": 4}
+    assert set(sub.utt_id) <= set(full.utt_id)
+    run.build_index({**config, "downstream": ds}, tmp_path / "again", tmp_path / "t2.h5", tmp_path / "b2.tsv")
+    assert pd.read_csv(tmp_path / "again" / "timit.tsv", sep="\t").equals(sub)
+
+
 def test_features_from_checkpoint_equal_pretrained(pipeline):
     tmp, config = pipeline
     ids_a, a, layers = embed.read_embeddings(tmp / "pretrained.h5", "timit")

@@ -120,7 +120,7 @@ rule downstream_index:
         targets="results/downstream/index/timit_targets.h5",
         baselines="results/downstream/baselines.tsv",
     params:
-        downstream=lambda w: {k: DS.get(k) for k in ("tasks", "datasets", "acoustic")},
+        downstream=lambda w: {k: DS.get(k) for k in ("tasks", "datasets", "acoustic", "max_items")},
         seed=config["seed"],
     log:
         "logs/downstream_index/index.log",

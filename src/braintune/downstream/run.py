@@ -60,6 +60,10 @@ def build_index(config: dict, out_dir: str | Path, targets_path: str | Path, bas
     for corpus in needed_corpora(ds["tasks"]):
         df = datasets.read_corpus(corpus, ds["datasets"][corpus], seed=config["seed"])
         df = df[df.split.isin(("train", "test"))].reset_index(drop=True)
+        if ds.get("max_items"):  # a seeded subset per split, in index order
+            parts = [g.sample(min(len(g), ds["max_items"]), random_state=config["seed"])
+                     for _, g in df.groupby("split", sort=False)]
+            df = pd.concat(parts).sort_index().reset_index(drop=True)
         indices[corpus] = df
         with atomic_output(out_dir / f"{corpus}.tsv") as tmp:
             df.to_csv(tmp, sep="\t", index=False)
