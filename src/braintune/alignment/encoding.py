@@ -31,7 +31,7 @@ import pandas as pd
 
 from braintune.alignment.ridge import RidgeSettings, bootstrap_chunk_splits, fit_ridge_cv
 from braintune.noise_ceiling import pearson_columns
-from braintune.responses import read_repeats, read_responses, response_path
+from braintune.responses import n_voxels, read_repeats, read_responses, response_path
 from braintune.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -128,33 +128,37 @@ def load_responses(
     """
     counts = np.bincount(train_story, minlength=len(train_stories))
     keep = np.ones(len(train_story), dtype=bool)
-    blocks, used = [], []
+    used = []
     for index, story in enumerate(train_stories):
         path = response_path(root, subject, story)
-        if not path.exists():
-            if missing_story == "error":
-                raise FileNotFoundError(f"{path}: train story '{story}' missing for {subject}")
-            log.warning("%s: %s has no '%s'; its %d design rows are dropped", path, subject, story, counts[index])
-            keep[train_story == index] = False
+        if path.exists():
+            used.append((index, story, path))
             continue
+        if missing_story == "error":
+            raise FileNotFoundError(f"{path}: train story '{story}' missing for {subject}")
+        log.warning("%s: %s has no '%s'; its %d design rows are dropped", path, subject, story, counts[index])
+        keep[train_story == index] = False
+    if not used:
+        raise ValueError(f"{subject}: none of the train stories {list(train_stories)} has responses")
+    # rows of one story are contiguous in the design (per-story delays), in story order
+    order = np.argsort(train_story[keep], kind="stable")
+    if not np.array_equal(order, np.arange(order.size)):
+        raise ValueError(f"{subject}: design rows are not grouped by story in train_stories order")
+    # one preallocated float32 matrix, filled story by story (no second copy of the responses)
+    n_vox = n_voxels(used[0][2])
+    Y_train = np.empty((int(keep.sum()), n_vox), dtype=np.float32)
+    row = 0
+    for index, story, path in used:
         data = read_responses(path)
         if data.shape[0] != counts[index]:
             raise ValueError(
                 f"{path}: {data.shape[0]} response rows but the design has {counts[index]} rows for '{story}'"
             )
-        blocks.append(data)
-        used.append(story)
-    if not blocks:
-        raise ValueError(f"{subject}: none of the train stories {list(train_stories)} has responses")
-    n_vox = {b.shape[1] for b in blocks}
-    if len(n_vox) != 1:
-        raise ValueError(f"{subject}: train stories disagree in voxel count: {sorted(n_vox)}")
-    # rows of one story are contiguous in the design (per-story delays), in story order
-    order = np.argsort(train_story[keep], kind="stable")
-    if not np.array_equal(order, np.arange(order.size)):
-        raise ValueError(f"{subject}: design rows are not grouped by story in train_stories order")
-    Y_train = np.concatenate(blocks, axis=0)
-    del blocks
+        if data.shape[1] != n_vox:
+            raise ValueError(f"{path}: {data.shape[1]} voxels but {used[0][2]} has {n_vox}")
+        Y_train[row : row + len(data)] = data
+        row += len(data)
+        del data
     test_path = response_path(root, subject, test_story)
     repeats = read_repeats(test_path)
     if test_trim >= repeats.shape[1]:
@@ -162,7 +166,7 @@ def load_responses(
     Y_test = repeats[:, test_trim:, :].mean(axis=0)
     if Y_test.shape[1] != Y_train.shape[1]:
         raise ValueError(f"{test_path}: {Y_test.shape[1]} voxels but the train stories have {Y_train.shape[1]}")
-    return Responses(Y_train, Y_test.astype(np.float32), keep, used, int(repeats.shape[0]))
+    return Responses(Y_train, Y_test.astype(np.float32), keep, [story for _, story, _ in used], int(repeats.shape[0]))
 
 
 def read_noise_ceiling(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

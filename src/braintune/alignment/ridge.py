@@ -152,9 +152,12 @@ def reference_score(y_true, y_pred):
     stacked = len(y_pred.shape) > len(y_true.shape)
     axis = 1 if stacked else 0
 
+    # in place: one temporary of the predictions' size (alphas x held-out rows x voxel batch)
     resid = y_true - y_pred
     resid_mean = resid.mean(axis)
-    resid_var = ((resid - (resid_mean[:, None] if stacked else resid_mean)) ** 2).mean(axis)
+    resid -= resid_mean[:, None] if stacked else resid_mean
+    resid *= resid
+    resid_var = resid.mean(axis)
     del resid
     y_var = ((y_true - y_true.mean(0)) ** 2).mean(0)
     r2 = 1.0 - resid_var / ((1.0 + y_var) / 2.0)
