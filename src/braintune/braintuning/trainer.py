@@ -300,6 +300,7 @@ def write_curve(
     if curve and "val_mse" in series:
         best = min(curve, key=lambda r: r["val_mse"])
         ax.axvline(best["epoch"], color="grey", linestyle=":", label=f"best (epoch {best['epoch']})")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
