@@ -100,6 +100,10 @@ rule alignment:
         gpu=_alignment_backend_gpu(),
         # responses (float64 on disk -> float32), weights and himalaya's batches
         mem_mb=lambda w, input: int(ALIGNMENT["mem_mb"] + input.size_mb),
+        # minutes, for cluster executors: a real layer takes ~1 min on a GPU, 15-40 min on 8 cores
+        runtime=lambda w: (2 if _alignment_backend_gpu() else 45) * len(config["models"][w.family]["layers"]),
+    conda:
+        "../envs/ridge.yaml"
     script:
         "../scripts/alignment_fit.py"
 

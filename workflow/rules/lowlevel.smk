@@ -107,6 +107,12 @@ rule lowlevel:
     resources:
         gpu=_alignment_backend_gpu(),
         mem_mb=lambda w, input: int(LOWLEVEL_IMPACT["mem_mb"] + input.size_mb),
+        # minutes: one encoding fit per feature x layer (see rule alignment)
+        runtime=lambda w: (2 if _alignment_backend_gpu() else 45)
+        * len(lowlevel_layers(w.family))
+        * len(lowlevel_feature_names()),
+    conda:
+        "../envs/ridge.yaml"
     script:
         "../scripts/lowlevel_fit.py"
 

@@ -69,6 +69,8 @@ rule statistics:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        "../envs/ridge.yaml"
     script:
         "../scripts/statistics_tables.py"
 
