@@ -42,11 +42,13 @@ def family(attn: str, arch: str) -> dict:
     return {"architecture": arch, "checkpoint": None, "init_seed": 0, "init": init, "attn_implementation": attn}
 
 
-def make(arch: str, attn: str, n_out: int, device: torch.device, freeze: bool):
+def make(arch: str, attn: str, n_out: int, device: torch.device, freeze: bool, matmul_posconv: bool = False):
     model = BrainTuner(models.build_model(family(attn, arch)), n_out, seed=0)
     if freeze:
         models.freeze_frontend(model.backbone)
     model.to(device)
+    if matmul_posconv:
+        models.use_matmul_positional_conv(model.backbone)
     groups = [
         {"params": [p for p in model.backbone.parameters() if p.requires_grad], "lr": 5e-5},
         {"params": list(model.head.parameters()), "lr": 1e-4},
@@ -91,6 +93,21 @@ def step_flops(model, opt, batch, micro, device, window, n_out):
     return counter.get_total_flops() * (batch / micro)
 
 
+def check_posconv(arch, device, window):
+    """Loss and gradients of one float32 step with the matmul positional convolution against cuDNN's."""
+    grads = []
+    for matmul in (False, True):
+        torch.manual_seed(0)
+        model, _ = make(arch, "sdpa", 64, device, freeze=True, matmul_posconv=matmul)
+        waves = torch.randn(2, window, generator=torch.Generator().manual_seed(1)).to(device) * 0.1
+        loss = model(waves).pow(2).mean()
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (l0, g0), (l1, g1) = grads
+    rel = max(float((a - b).norm() / (a.norm() + 1e-12)) for a, b in zip(g0, g1))
+    print(f"positional conv as matmul vs cuDNN (fp32): loss {l0:.6f} vs {l1:.6f}, max relative gradient difference {rel:.2e}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -100,6 +117,9 @@ def main():
     parser.add_argument("--steps", type=int, default=None, help="timed steps (cpu 2, cuda 5)")
     parser.add_argument("--voxels", type=int, default=25_000, help="head outputs (UTS01: 23,539 voxels > NC 0.4)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the backbone (cuda)")
+    parser.add_argument("--matmul-posconv", action="store_true",
+                        help="positional convolution as unfold + matmul (models.use_matmul_positional_conv); "
+                        "faster for inference, slower for training on an H200 (docs/performance.md)")
     parser.add_argument("--profile", action="store_true", help="print the top CUDA kernels of one step (cuda)")
     parser.add_argument("--no-cudnn-benchmark", action="store_true", help="disable cuDNN autotuning of the CNN convs")
     parser.add_argument("--peak-tflops", type=float, default=989.4, help="dense bf16 peak of the card")
@@ -116,7 +136,9 @@ def main():
     torch.manual_seed(0)
     if cuda:
         torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
-    model, opt = make(args.arch, "sdpa", args.voxels, device, freeze=True)
+    model, opt = make(args.arch, "sdpa", args.voxels, device, freeze=True, matmul_posconv=cuda and args.matmul_posconv)
+    if cuda and args.matmul_posconv and args.arch != "whisper":
+        check_posconv(args.arch, device, window)
     n_params = models.n_parameters(model.backbone)
     print(f"backbone {n_params / 1e6:.1f}M parameters")
     if cuda:
