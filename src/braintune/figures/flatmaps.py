@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401  (colour-bar locator)
 import numpy as np  # noqa: E402
 
 from braintune.figures import style  # noqa: E402
@@ -113,7 +114,7 @@ class Panel:
 def _layout(nrows: int, ncols: int, panel_width: float, aspect: float, suptitle: bool) -> dict:
     """Figure size (inches) and grid/colour-bar positions (figure fractions) so each panel's box has
     the flatmap's aspect (no empty bands), with room for panel titles, a suptitle and the colour bar."""
-    title, bar, top = 0.32, 0.8, (0.4 if suptitle else 0.05)
+    title, bar, top = 0.32, 0.95, (0.4 if suptitle else 0.05)
     panel_h = panel_width / aspect
     height = top + nrows * (panel_h + title) + bar
     width = panel_width * ncols * 1.02
@@ -121,7 +122,7 @@ def _layout(nrows: int, ncols: int, panel_width: float, aspect: float, suptitle:
         size=(width, height),
         grid=dict(left=0.01, right=0.99, top=1 - (top + title) / height, bottom=bar / height,
                   hspace=title / panel_h, wspace=0.02 * ncols / max(ncols - 1, 1) if ncols > 1 else 0.0),
-        colorbar=[0.3, 0.48 / height, 0.4, 0.11 / height],
+        colorbar=[0.2, 0.55 / height, 0.6, 0.11 / height] if ncols == 1 else [0.3, 0.55 / height, 0.4, 0.11 / height],
     )
 
 
@@ -151,6 +152,8 @@ def flatmap_figure(panels: Sequence[Panel], *, cmap: str, vmin: float, vmax: flo
     cax = fig.add_axes(layout["colorbar"])
     mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(vmin, vmax), cmap=cmap)
     bar = fig.colorbar(mappable, cax=cax, orientation="horizontal", extend=extend)
+    bar.locator = matplotlib.ticker.MaxNLocator(5 if ncols == 1 else 7, symmetric=vmin == -vmax)
+    bar.update_ticks()
     bar.set_label(colorbar_label)
     if suptitle:
         fig.suptitle(suptitle, y=1 - 0.12 / layout["size"][1], va="top")

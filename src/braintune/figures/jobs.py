@@ -149,8 +149,8 @@ def make_flatmap_figures(files: Mapping[str, SubjectFiles | Mapping], targets: M
         return flatmaps.Panel(title, paper.restrict(d, nc_of(subject)[1], figures["flatmap_voxels"]), targets[subject])
 
     what = "Pearson r" if figures["alignment_map"] == "rho" else "normalised alignment"
-    align_label = f"Difference in brain alignment ({what}), brain-tuned - pretrained"
-    low_label = "Difference in low-level impact (drop in normalised alignment), brain-tuned - pretrained"
+    align_label = f"Difference in brain alignment ({what})\nbrain-tuned \u2212 pretrained"
+    low_label = "Difference in low-level impact (drop in normalised alignment)\nbrain-tuned \u2212 pretrained"
     ncols = lambda n: n if n <= 3 else 2  # noqa: E731
 
     timings = {}
