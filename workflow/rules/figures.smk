@@ -114,6 +114,8 @@ rule figures_bars:
     threads: 1
     resources:
         mem_mb=1000,
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/figures_bars.py"
 
@@ -140,6 +142,8 @@ rule figures_flatmaps:
     threads: 1
     resources:
         mem_mb=3000,
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/figures_flatmaps.py"
 
