@@ -49,30 +49,42 @@ class Target:
     voxel_stride: int = 1
 
 
+def existing_masks(cortex, target: Target) -> dict[str, np.ndarray]:
+    """The cortical masks saved for the subject's transform (``mask_{name}.nii.gz``), as pycortex
+    reads them; none is generated (pycortex would build and write a missing one)."""
+    import glob
+    import re
+
+    import nibabel
+
+    pattern = cortex.db.get_paths(target.subject)["masks"].format(xfmname=target.xfm, type="*")
+    masks = {}
+    for path in sorted(glob.glob(pattern)):
+        match = re.search(r"mask_(.+)\.nii\.gz$", path)
+        if match:
+            masks[match.group(1)] = np.asarray(nibabel.load(path).get_fdata()).T != 0
+    return masks
+
+
 def volume_data(cortex, values: np.ndarray, target: Target) -> np.ndarray:
-    """``values`` (V,) as data pycortex can draw: the vector itself when it matches a cortical mask
-    of the transform, or (``voxel_stride`` > 1: every k-th voxel of a mask) a full volume with NaN
-    elsewhere. Raises ValueError naming the subject/transform when no mask fits."""
+    """``values`` (V,) as data pycortex can draw: the vector itself when it matches a saved cortical
+    mask of the transform, or (``voxel_stride`` > 1: every k-th voxel of a mask, the demo option) a
+    full volume with NaN elsewhere. Raises ValueError naming the subject/transform when no mask fits."""
     values = np.asarray(values, dtype=np.float32).ravel()
-    sizes = {}
-    for name in ("thin", "thick"):
-        try:
-            mask = np.asarray(cortex.db.get_mask(target.subject, target.xfm, name), dtype=bool)
-        except Exception as err:  # a missing mask file: try the next one
-            log.debug("no %s mask for %s/%s: %s", name, target.subject, target.xfm, err)
-            continue
+    masks = existing_masks(cortex, target)
+    for name, mask in masks.items():
         n = int(mask.sum())
-        sizes[name] = n
         if target.voxel_stride == 1 and n == values.size:
             return values
         index = np.flatnonzero(mask.ravel())[:: target.voxel_stride]
-        if index.size == values.size:
+        if target.voxel_stride > 1 and index.size == values.size:
             volume = np.full(mask.size, np.nan, dtype=np.float32)
             volume[index] = values
             return volume.reshape(mask.shape)
+    sizes = {name: int(mask.sum()) for name, mask in masks.items()}
     raise ValueError(
         f"{values.size} voxel values do not match any cortical mask of pycortex subject {target.subject} "
-        f"transform {target.xfm} (mask sizes {sizes}, voxel stride {target.voxel_stride})")
+        f"transform {target.xfm} in {target.filestore} (mask sizes {sizes}, voxel stride {target.voxel_stride})")
 
 
 def symmetric_limit(arrays: Sequence[np.ndarray], percentile: float = 99.0) -> float:
