@@ -10,7 +10,7 @@ SRC = str(Path(workflow.basedir).parent / "src")
 sys.path.insert(0, SRC)
 # Rule scripts (also inside --use-conda environments, which pin only third-party packages)
 # import braintune from this checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p))
 
 from braintune import config as btconfig
 from braintune.utils import set_cache_dirs
@@ -51,7 +51,7 @@ def owner(variant, subject):
 
 
 def all_targets():
-    """Everything `rule all` builds: each stage contributes its final outputs."""
+    """Everything the default target `all` builds; each stage contributes its final outputs."""
     return (
         demo_targets()
         + download_targets()

@@ -4,16 +4,6 @@
 #   demo_responses: stimuli -> preprocessed_data/*/*.hf5 of every subject + the ground truth
 # Only defined when dataset.source is demo; the download stage provides the same files otherwise.
 
-from braintune.data import demo_layout as _demo_layout
-
-DEMO = config["dataset"]["source"] == "demo"
-if DEMO and not config.get("demo"):
-    raise ValueError("configuration: dataset.source is 'demo' but the config has no 'demo' section (config/README.md)")
-
-
-def _demo_files(kind):
-    return [f"{DATASET}/{path}" for path in _demo_layout.dataset_files(config)[kind]]
-
 
 if DEMO:
 
@@ -28,7 +18,7 @@ if DEMO:
             demo=_demo_layout.stimulus_params(config["demo"]),
             timing=config["timing"],
             stories=config["stories"],
-            root=DATASET,
+            root=lambda w: DATASET,
         log:
             "logs/demo_stimuli/demo_stimuli.log",
         benchmark:
@@ -57,7 +47,7 @@ if DEMO:
             demo=_demo_layout.response_params(config["demo"]),
             timing=config["timing"],
             stories=config["stories"],
-            root=DATASET,
+            root=lambda w: DATASET,
             subjects=SUBJECTS,
         log:
             "logs/demo_responses/demo_responses.log",
@@ -71,11 +61,3 @@ if DEMO:
             "../envs/data.yaml"
         script:
             "../scripts/demo_responses.py"
-
-
-def demo_targets():
-    """Final outputs of this stage that `rule all` requests (nothing unless dataset.source is demo)."""
-    if not DEMO:
-        return []
-    kinds = ("wav", "textgrid", "respdict", "responses")
-    return [config["demo"]["ground_truth"]] + [f for kind in kinds for f in _demo_files(kind)]

@@ -11,35 +11,6 @@
 # invocation, dry runs included, prints the plan's total size and skips stories the dataset lacks
 # (dataset.missing_story); before that, download.known_missing lists them.
 
-from braintune.data import download as btdownload
-from braintune.data.manifest import read_manifest as bt_read_manifest
-
-DOWNLOAD = config.get("download") or {}
-DOWNLOAD_ACTIVE = config["dataset"]["source"] == "openneuro"
-DOWNLOAD_RULES = []
-
-
-def download_plan():
-    """{job: [dataset paths]} of the current config (empty unless dataset.source == openneuro)."""
-    return btdownload.download_plan(config) if DOWNLOAD_ACTIVE else {}
-
-
-def _download_output(path):
-    return directory(f"{DATASET}/{path.rstrip('/')}") if path.endswith("/") else f"{DATASET}/{path}"
-
-
-def atlas_files():
-    """{local path: url} of the Glasser annotation and fsaverage spheres (regions.source == glasser)."""
-    regions = config["preprocess"].get("regions") or {}
-    if not DOWNLOAD_ACTIVE or regions.get("source") != "glasser":
-        return {}
-    atlas = DOWNLOAD["atlas"]
-    out = {}
-    for hemi in ("lh", "rh"):
-        out[f"{atlas['dir']}/{hemi}.HCP-MMP1.annot"] = atlas["annot_url"][hemi]
-        out[f"{atlas['dir']}/{hemi}.fsaverage.sphere.surf.gii"] = atlas["fsaverage_sphere_url"][hemi]
-    return out
-
 
 if DOWNLOAD_ACTIVE:
     _PLAN = download_plan()
@@ -62,6 +33,8 @@ if DOWNLOAD_ACTIVE:
             "logs/download_manifest/manifest.log",
         benchmark:
             "benchmarks/download_manifest/manifest.tsv"
+        conda:
+            "../envs/data.yaml"
         script:
             "../scripts/download_manifest.py"
 
@@ -83,6 +56,8 @@ if DOWNLOAD_ACTIVE:
                 f"logs/download/{_job}.log",
             benchmark:
                 f"benchmarks/download/{_job}.tsv"
+            conda:
+                "../envs/data.yaml"
             script:
                 "../scripts/download_files.py"
 
@@ -101,6 +76,8 @@ if DOWNLOAD_ACTIVE:
                 "logs/download_atlas/atlas.log",
             benchmark:
                 "benchmarks/download_atlas/atlas.tsv"
+            conda:
+                "../envs/data.yaml"
             script:
                 "../scripts/download_atlas.py"
 
@@ -108,11 +85,3 @@ if DOWNLOAD_ACTIVE:
 
     # Downloads run on the submitting host (no compute node needs internet): localrules.
     workflow.localrules("download_manifest", *DOWNLOAD_RULES)
-
-
-def download_targets():
-    """Final outputs of this stage that `rule all` requests: every planned file."""
-    out = []
-    for paths in download_plan().values():
-        out.extend(f"{DATASET}/{p.rstrip('/')}" for p in paths)
-    return out + list(atlas_files())

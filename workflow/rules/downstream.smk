@@ -3,68 +3,8 @@
 #   downstream_demo_data | downstream_download_<corpus>  ->  downstream_index
 #   -> downstream_embed (one job per family x variant x owner: features of every corpus and word occurrence,
 #      cached as HDF5) -> downstream_probe (one job per family x variant x owner: every task x layer)
-#   +  downstream_asr (CTC fine-tuning of the whole model, one job per family x variant x owner)
+#   and downstream_asr (CTC fine-tuning of the whole model, one job per family x variant x owner)
 #   -> downstream_collect -> downstream_figures (figs 4, 9, 10, 11, 12)
-
-from snakemake.exceptions import WorkflowError
-
-from braintune.downstream import datasets as dsdata
-from braintune.downstream import run as dsrun
-
-DS = config.get("downstream") or {}
-DS_DATA = DS.get("datasets", {})
-DS_TASKS = list(DS.get("tasks", []))
-DS_CORPORA = dsrun.needed_corpora(DS_TASKS) if DS else []
-DS_DEMO = DS_DATA.get("source") == "demo"
-DS_PUBLIC = ("speech_commands", "crema_d", "slurp")
-
-
-def downstream_models():
-    """(family, variant, owner) of every evaluated checkpoint."""
-    wanted = DS.get("variants")
-    out = []
-    for family in families():
-        for variant in variants(family):
-            if wanted is not None and variant not in wanted:
-                continue
-            owners = sorted({owner(variant, s) for s in SUBJECTS})
-            out.extend((family, variant, o) for o in owners)
-    return out
-
-
-def downstream_asr_models():
-    asr = DS.get("asr", {})
-    if "asr" not in DS_TASKS:
-        return []
-    return [
-        m
-        for m in downstream_models()
-        if config["models"][m[0]]["architecture"] in asr.get("architectures", [])
-        and (asr.get("variants") is None or m[1] in asr["variants"])
-    ]
-
-
-def downstream_checkpoint(wildcards):
-    """The brain-tuning stage's saved model for every variant but `pretrained` (built from the config)."""
-    if wildcards.variant == "pretrained":
-        return []
-    return f"results/braintuning/{wildcards.family}/{wildcards.variant}/{wildcards.owner}/model"
-
-
-def downstream_corpus_ready(corpus):
-    """Marker proving a corpus is in place: generated (demo), downloaded, or user-supplied (TIMIT,
-    checked when the DAG is built so that a missing copy fails with the licence hint, not mid-run)."""
-    if DS_DEMO:
-        return f"{DS['demo']['root']}/.complete"
-    if corpus in DS_PUBLIC:
-        return f"{DS_DATA[corpus]['path']}/.complete"
-    path = DS_DATA[corpus].get("path")
-    if not path or not Path(path).is_dir():
-        raise WorkflowError(f"downstream.datasets.{corpus}.path = {path!r} is not a directory. {dsdata.TIMIT_HINT}")
-    return []
-
-
-DS_INDEX = {c: f"results/downstream/index/{c}.tsv" for c in DS_CORPORA}
 
 
 rule downstream_demo_data:
@@ -80,6 +20,8 @@ rule downstream_demo_data:
         "logs/downstream_demo_data/demo.log",
     benchmark:
         "benchmarks/downstream_demo_data/demo.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/downstream_demo_data.py"
 
@@ -90,7 +32,7 @@ for _corpus in DS_PUBLIC:
         name:
             f"downstream_download_{_corpus}"
         output:
-            touch(f"{DS_DATA.get(_corpus, {}).get('path', 'resources/downstream/' + _corpus)}/.complete"),
+            touch(f"{DS_DATA.get(_corpus, {}).get('path', f'resources/downstream/{_corpus}')}/.complete"),
         params:
             corpus=_corpus,
             cfg=DS_DATA.get(_corpus),
@@ -100,6 +42,8 @@ for _corpus in DS_PUBLIC:
             f"benchmarks/downstream_download/{_corpus}.tsv"
         resources:
             downloads=1,
+        conda:
+            "../envs/torch.yaml"
         script:
             "../scripts/downstream_download.py"
 
@@ -126,6 +70,8 @@ rule downstream_index:
         "logs/downstream_index/index.log",
     benchmark:
         "benchmarks/downstream_index/index.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/downstream_index.py"
 
@@ -152,6 +98,8 @@ rule downstream_embed:
         "logs/downstream_embed/{family}/{variant}/{owner}.log",
     benchmark:
         "benchmarks/downstream_embed/{family}/{variant}/{owner}.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/downstream_embed.py"
 
@@ -174,6 +122,8 @@ rule downstream_probe:
         "logs/downstream_probe/{family}/{variant}/{owner}.log",
     benchmark:
         "benchmarks/downstream_probe/{family}/{variant}/{owner}.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/downstream_probe.py"
 
@@ -199,6 +149,8 @@ rule downstream_asr:
         "logs/downstream_asr/{family}/{variant}/{owner}.log",
     benchmark:
         "benchmarks/downstream_asr/{family}/{variant}/{owner}.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/downstream_asr.py"
 
@@ -216,17 +168,10 @@ rule downstream_collect:
         "logs/downstream_collect/collect.log",
     benchmark:
         "benchmarks/downstream_collect/collect.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/downstream_collect.py"
-
-
-DS_FIGS = {
-    "fig4": "fig4.rst",
-    "fig9": "fig9.rst",
-    "fig10": "fig10.rst",
-    "fig11": "fig11.rst",
-    "fig12": "fig12.rst",
-}
 
 
 rule downstream_figures:
@@ -248,16 +193,7 @@ rule downstream_figures:
         "logs/downstream_figures/figures.log",
     benchmark:
         "benchmarks/downstream_figures/figures.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/downstream_figures.py"
-
-
-def downstream_targets():
-    """Final outputs of this stage that `rule all` requests."""
-    if not DS or not downstream_models():
-        return []
-    return [
-        "results/downstream/scores.tsv",
-        "results/downstream/summary.tsv",
-        *[f"results/figures/{name}.{ext}" for name in DS_FIGS for ext in ("pdf", "png")],
-    ]

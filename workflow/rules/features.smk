@@ -6,39 +6,6 @@
 # job per (family, variant, owner) writing every layer's design matrix (numpy only, no torch);
 # one `lowlevel_features` job and one `design_lowlevel` job for the whole config.
 
-from braintune.features.lowlevel import NAMES as LOWLEVEL_NAMES
-
-FEATURES = config["features"]
-LOWLEVEL = config["lowlevel_features"]
-LOWLEVEL_STORIES = btconfig.lowlevel_train_stories(config)
-
-
-def feature_path(family, variant, owner, story):
-    return f"results/features/{family}/{variant}/{owner}/{story}.h5"
-
-
-def design_path(family, variant, owner, layer):
-    return f"results/design/{family}/{variant}/{owner}/layer_{layer}.h5"
-
-
-def lowlevel_design_path(feature):
-    return f"results/design/lowlevel/{feature}.h5"
-
-
-def _family_params(wildcards):
-    """The family entry minus `variants` (adding a variant must not rerun the others' features)."""
-    return {k: v for k, v in config["models"][wildcards.family].items() if k != "variants"}
-
-
-def _checkpoint_input(wildcards):
-    if wildcards.variant == "pretrained":
-        return {}
-    return {"checkpoint": f"results/braintuning/{wildcards.family}/{wildcards.variant}/{wildcards.owner}/model"}
-
-
-def _gpu():
-    return 0 if config["compute"]["device"] == "cpu" else 1
-
 
 rule features:
     """Causal sliding-window features of every story for one checkpoint (DECISIONS.md 6)."""
@@ -61,18 +28,11 @@ rule features:
         gpu=_gpu(),
         mem_mb=8000,
         runtime=lambda w: 30 if config["compute"]["device"] == "cpu" else 60,
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/features_extract.py"
 
-
-_DESIGN_PARAMS = dict(
-    timing=config["timing"],
-    lanczos={k: FEATURES[k] for k in ("lanczos_window", "lanczos_cutoff_mult")},
-    delays=FEATURES["delays"],
-    stories=STORIES,
-    train_stories=config["stories"]["alignment_train"],
-    test_story=TEST_STORY,
-)
 
 for _family in config["models"]:
 
@@ -97,6 +57,8 @@ for _family in config["models"]:
         threads: 1
         resources:
             mem_mb=4000,
+        conda:
+            "../envs/torch.yaml"
         script:
             "../scripts/features_design.py"
 
@@ -123,6 +85,8 @@ rule lowlevel_features:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/features_lowlevel.py"
 
@@ -145,18 +109,7 @@ rule design_lowlevel:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/features_design.py"
-
-
-def features_targets():
-    """Final outputs of this stage that `rule all` requests: every design matrix of every
-    (family, variant, owner, layer) and of every low-level feature."""
-    out = []
-    for family in families():
-        for variant in variants(family):
-            owners = [owner(variant, None)] if btconfig.is_shared_variant(variant) else SUBJECTS
-            for who in owners:
-                out.extend(design_path(family, variant, who, layer) for layer in config["models"][family]["layers"])
-    out.extend(lowlevel_design_path(f) for f in LOWLEVEL["names"])
-    return out

@@ -3,8 +3,6 @@
 #   preference_wordset (targets, synonyms, near-homophones; their occurrences in the aligned corpus)
 #   -> downstream_features embeds the occurrences ("words" group) -> preference_d -> preference_figure
 
-PREF = config.get("preference") or {}
-
 
 rule preference_wordset:
     """Word set from CMUdict + WordNet restricted to the aligned corpus, and the occurrences to embed."""
@@ -20,6 +18,8 @@ rule preference_wordset:
         "logs/preference_wordset/wordset.log",
     benchmark:
         "benchmarks/preference_wordset/wordset.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/preference_wordset.py"
 
@@ -39,6 +39,8 @@ rule preference_d:
         "logs/preference_d/preference.log",
     benchmark:
         "benchmarks/preference_d/preference.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/preference_d.py"
 
@@ -54,12 +56,7 @@ rule preference_figure:
         "logs/preference_figure/fig8.log",
     benchmark:
         "benchmarks/preference_figure/fig8.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
         "../scripts/preference_figure.py"
-
-
-def preference_targets():
-    """Final outputs of this stage that `rule all` requests."""
-    if not PREF or not downstream_models():
-        return []
-    return ["results/preference/preference.tsv", "results/figures/fig8.pdf", "results/figures/fig8.png"]
