@@ -33,7 +33,19 @@ from braintune.braintuning.trainer import BrainTuner, optimizer_step  # noqa: E4
 SR = 16000
 
 
-def family(attn: str, arch: str) -> dict:
+#: A tiny configuration of each architecture, for a quick CPU check of the benchmark itself.
+TINY = {
+    "whisper": {"d_model": 32, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                "num_mel_bins": 80, "max_source_positions": 1500},
+    "wav2vec2": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+                 "conv_dim": [16] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4},
+}
+
+
+def family(attn: str, arch: str, size: str = "base") -> dict:
+    if size == "tiny":
+        init = dict(TINY["whisper" if arch == "whisper" else "wav2vec2"])
+        return {"architecture": arch, "checkpoint": None, "init_seed": 0, "init": init, "attn_implementation": attn}
     if arch == "whisper":  # whisper-small's encoder
         init = {"d_model": 768, "encoder_layers": 12, "encoder_attention_heads": 12, "encoder_ffn_dim": 3072,
                 "num_mel_bins": 80, "max_source_positions": 1500}
@@ -42,8 +54,9 @@ def family(attn: str, arch: str) -> dict:
     return {"architecture": arch, "checkpoint": None, "init_seed": 0, "init": init, "attn_implementation": attn}
 
 
-def make(arch: str, attn: str, n_out: int, device: torch.device, freeze: bool, matmul_posconv: bool = False):
-    model = BrainTuner(models.build_model(family(attn, arch)), n_out, seed=0)
+def make(arch: str, attn: str, n_out: int, device: torch.device, freeze: bool, matmul_posconv: bool = False,
+         size: str = "base"):
+    model = BrainTuner(models.build_model(family(attn, arch, size)), n_out, seed=0)
     if freeze:
         models.freeze_frontend(model.backbone)
     model.to(device)
@@ -112,6 +125,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--arch", default="wav2vec2", choices=["wav2vec2", "hubert", "whisper"])
+    parser.add_argument("--size", default="base", choices=["base", "tiny"],
+                        help="base: the paper's model size; tiny: a quick check of the benchmark itself")
     parser.add_argument("--batch", type=int, default=None, help="samples per optimiser step (cpu 2, cuda 128)")
     parser.add_argument("--micro", type=int, default=None, help="micro-batch (cpu 2, cuda 32)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (cpu 2, cuda 5)")
@@ -132,11 +147,12 @@ def main():
     window = 10 * SR
     threads = torch.get_num_threads()
     print(f"device {device}{' (' + torch.cuda.get_device_name() + ')' if cuda else f', {threads} threads'}; "
-          f"{args.arch} base config, 10-s windows, batch {batch} (micro {micro}), {args.voxels} outputs, {steps} steps")
+          f"{args.arch} {args.size} config, 10-s windows, batch {batch} (micro {micro}), {args.voxels} outputs, {steps} steps")
     torch.manual_seed(0)
     if cuda:
         torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
-    model, opt = make(args.arch, "sdpa", args.voxels, device, freeze=True, matmul_posconv=cuda and args.matmul_posconv)
+    model, opt = make(args.arch, "sdpa", args.voxels, device, freeze=True,
+                      matmul_posconv=cuda and args.matmul_posconv, size=args.size)
     if cuda and args.matmul_posconv and args.arch != "whisper":
         check_posconv(args.arch, device, window)
     n_params = models.n_parameters(model.backbone)
@@ -165,7 +181,7 @@ def main():
     else:
         ours = throughput(model, opt, batch, micro, steps, device, window, args.voxels)
         del model, opt
-        naive_model, naive_opt = make(args.arch, "eager", args.voxels, device, freeze=False)
+        naive_model, naive_opt = make(args.arch, "eager", args.voxels, device, freeze=False, size=args.size)
         naive = throughput(naive_model, naive_opt, batch, micro, steps, device, window, args.voxels)
         print(f"ours (frozen CNN, SDPA):      {ours:.3f} samples/s ({batch / ours:.1f} s per step of {batch})")
         print(f"naive (CNN trained, eager):   {naive:.3f} samples/s")
