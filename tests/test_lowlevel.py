@@ -81,18 +81,18 @@ def make_lowlevel_world(tmp_path, seed=0, lengths=(160, 150, 170, 140), n_test=1
     regions = {"primary_auditory": np.arange(32) < n_aud, "late_language": np.arange(32) >= n_aud}
     root, nc_path, regions_path, nc = write_subject(tmp_path, "UTS02", signals, regions, rng, noise_sd=1.2)
 
-    def test_segment(per_story):
+    def scored_segment(per_story):
         return per_story | {TEST: zscore(per_story[TEST][TEST_TRIM:]).astype(np.float32)}
 
     design = write_design_file(tmp_path / "design" / "layer_3.h5", model)
     with h5py.File(design, "a") as h:  # the test segment is z-scored on itself (features stage)
         del h["test_zscored"], h["X_test"]
-        h["test_zscored"] = test_segment(model)[TEST]
+        h["test_zscored"] = scored_segment(model)[TEST]
         h["X_test"] = delayed(h["test_zscored"][...], DELAYS)
     lowfile = write_design_file(tmp_path / "design" / "lowlevel_articulation.h5", low)
     with h5py.File(lowfile, "a") as h:
         del h["test_zscored"]
-        h["test_zscored"] = test_segment(low)[TEST]
+        h["test_zscored"] = scored_segment(low)[TEST]
     return dict(root=root, nc=nc_path, regions=regions_path, design={3: design},
                 lowlevel={"articulation": lowfile}, regions_masks=regions, nc_values=nc)
 
