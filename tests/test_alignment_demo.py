@@ -10,8 +10,8 @@ from braintune.alignment.ridge import RidgeSettings, huth_alphas
 from braintune.config import all_stories
 from braintune.data import demo, demo_text
 from braintune.features.design import make_delayed, zscore
-from braintune.noise_ceiling import cc_max
-from braintune.responses import load_respdict, read_repeats, response_path
+from braintune.noise_ceiling import write_noise_ceiling
+from braintune.responses import load_respdict, response_path
 
 
 def test_true_semantic_drivers_align_language_voxels_below_the_ceiling(tiny_dataset, tmp_path):
@@ -43,10 +43,7 @@ def test_true_semantic_drivers_align_language_voxels_below_the_ceiling(tiny_data
     with h5py.File(config["demo"]["ground_truth"]) as gt:
         language = gt[f"{subject}/regions/language"][...]
         true_nc = gt[f"{subject}/nc"][...]
-    repeats = read_repeats(response_path(root, subject, test))
-    nc = cc_max(repeats[:, trim:, :]).astype(np.float32)
-    with h5py.File(tmp_path / "nc.h5", "w") as h:
-        h["nc"], h["mask"] = nc, nc > 0.4
+    nc = write_noise_ceiling(response_path(root, subject, test), tmp_path / "nc.h5", 0.4, "trimmed", trim)
     with h5py.File(tmp_path / "regions.h5", "w") as h:
         h["late_language"] = language
         h["background"] = ~language

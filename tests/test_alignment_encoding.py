@@ -16,7 +16,7 @@ from braintune.alignment.encoding import (
 )
 from braintune.alignment.ridge import RidgeSettings, huth_alphas
 from braintune.features.design import make_delayed as delayed
-from braintune.noise_ceiling import cc_max
+from braintune.noise_ceiling import cc_max, write_noise_ceiling
 from braintune.responses import response_path
 
 TRAIN = ["alpha", "beta", "gamma", "delta"]
@@ -44,12 +44,10 @@ def write_subject(tmp_path, subject, signals, regions, rng, noise_sd=1.5, n_repe
     with h5py.File(response_path(root, subject, TEST), "w") as h:
         h["data"] = repeats.mean(0)
         h["individual_repeats"] = repeats
-    nc = cc_max(repeats[:, TEST_TRIM:, :]).astype(np.float32)
     pre = tmp_path / "preprocess"
     pre.mkdir(exist_ok=True)
-    with h5py.File(pre / "noise_ceiling.h5", "w") as h:
-        h["nc"] = nc
-        h["mask"] = nc > 0.4
+    nc = write_noise_ceiling(response_path(root, subject, TEST), pre / "noise_ceiling.h5", 0.4, "trimmed", TEST_TRIM)
+    np.testing.assert_allclose(nc, cc_max(repeats[:, TEST_TRIM:, :]), rtol=1e-5, atol=1e-6)
     with h5py.File(pre / "regions.h5", "w") as h:
         for name, mask in regions.items():
             h[name] = mask
@@ -173,6 +171,9 @@ def test_missing_story_is_skipped_or_fails(tmp_path):
     assert resp.stories == ["alpha", "gamma", "delta"]
     assert resp.Y_train.shape[0] == 150 + 160 + 130 == resp.keep_rows.sum()
     assert resp.Y_test.shape[0] == 100 and resp.n_repeats == 6
+    stored = load_responses(d["root"], d["subject"], TRAIN, design.train_story, TEST, TEST_TRIM, "skip", d["nc"])
+    np.testing.assert_allclose(stored.Y_test, resp.Y_test, rtol=1e-5, atol=1e-6)
+    assert stored.n_repeats == 6 and np.array_equal(stored.Y_train, resp.Y_train)
 
 
 def test_row_mismatch_names_the_file(tmp_path):

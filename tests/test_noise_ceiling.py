@@ -179,3 +179,24 @@ def test_demo_noise_ceiling_matches_ground_truth(nc_demo, tmp_path):
         mask = f["mask"][...]
     agree = (mask == (truth > 0.4)).mean()
     assert agree > 0.8
+
+
+def test_the_repeat_mean_is_stored_once_and_read_back_checked(tmp_path):
+    """noise_ceiling.h5 keeps the repeats' mean of every test row, so the encoding jobs never read the
+    repeats; a file that does not match the test story fails naming both."""
+    from braintune.noise_ceiling import read_repeat_mean
+
+    reps, _ = simulate(np.random.default_rng(3).uniform(0.01, 0.9, 50), 4, 30, seed=4)
+    _test_file(tmp_path / "t.hf5", reps)
+    out = tmp_path / "nc.h5"
+    write_noise_ceiling(tmp_path / "t.hf5", out, 0.4, "trimmed", 5, chunk_voxels=7)
+    mean, n_rep = read_repeat_mean(out, tmp_path / "t.hf5", first_row=5)
+    assert mean.dtype == np.float32 and mean.shape == (25, 50) and n_rep == 4
+    np.testing.assert_allclose(mean, reps[:, 5:, :].mean(axis=0), rtol=1e-5, atol=1e-6)
+    _test_file(tmp_path / "other.hf5", reps[:3])
+    with pytest.raises(ValueError, match=r"nc.h5: repeat_mean .* does not match .*other.hf5"):
+        read_repeat_mean(out, tmp_path / "other.hf5")
+    with h5py.File(out, "a") as f:
+        del f["repeat_mean"]
+    with pytest.raises(KeyError, match="rerun the noise_ceiling rule"):
+        read_repeat_mean(out, tmp_path / "t.hf5")

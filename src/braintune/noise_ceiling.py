@@ -103,20 +103,46 @@ def noise_ceiling_from_file(
     rows: slice | None = None,
     data_norm: bool = True,
     chunk_voxels: int = 8192,
+    repeat_mean=None,
 ) -> tuple[np.ndarray, int]:
     """cc_max of every voxel of a test-story hf5 (``individual_repeats``), streamed over voxel chunks.
 
+    ``repeat_mean``: an array or HDF5 dataset of shape (T, V) (every row, not only ``rows``) that
+    receives the mean over repeats in the same pass, so that later stages never read the repeats.
     Returns ``(nc float32 (V,), n_repeats)``.
     """
     path = Path(path)
     n_rep, n_rows, n_vox = repeats_shape(path)
     rows = slice(0, n_rows) if rows is None else rows
+    if repeat_mean is not None and tuple(repeat_mean.shape) != (n_rows, n_vox):
+        raise ValueError(f"{path}: repeat_mean has shape {tuple(repeat_mean.shape)}, expected {(n_rows, n_vox)}")
     out = np.empty(n_vox, dtype=np.float32)
     for start in range(0, n_vox, chunk_voxels):
         stop = min(start + chunk_voxels, n_vox)
-        block = read_repeats(path, columns=slice(start, stop))[:, rows, :]
-        out[start:stop] = cc_max(block, data_norm=data_norm)
+        block = read_repeats(path, columns=slice(start, stop))
+        out[start:stop] = cc_max(block[:, rows, :], data_norm=data_norm)
+        if repeat_mean is not None:
+            repeat_mean[:, start:stop] = block.mean(axis=0, dtype=np.float64).astype(np.float32)
     return out, int(n_rep)
+
+
+def read_repeat_mean(path: str | os.PathLike, test_path: str | os.PathLike, first_row: int = 0) -> tuple[np.ndarray, int]:
+    """``(repeat_mean[first_row:] float32 (T - first_row, V), n_repeats)`` of a ``noise_ceiling.h5``,
+    checked against the shape of the test story's repeats in ``test_path`` (metadata only)."""
+    path = Path(path)
+    n_rep, n_rows, n_vox = repeats_shape(test_path)
+    with h5py.File(path, "r") as handle:
+        if "repeat_mean" not in handle:
+            raise KeyError(f"{path}: no dataset 'repeat_mean' (rerun the noise_ceiling rule; found {sorted(handle.keys())})")
+        data = handle["repeat_mean"]
+        if tuple(data.shape) != (n_rows, n_vox) or int(handle.attrs["n_repeats"]) != n_rep:
+            raise ValueError(
+                f"{path}: repeat_mean {tuple(data.shape)} of {int(handle.attrs['n_repeats'])} repeats does not match "
+                f"{test_path} ({n_rep} repeats of {(n_rows, n_vox)}); rerun the noise_ceiling rule"
+            )
+        if first_row >= n_rows:
+            raise ValueError(f"{test_path}: test_trim {first_row} >= {n_rows} test rows")
+        return data[first_row:].astype(np.float32), n_rep
 
 
 def load_override(path: str | os.PathLike, n_voxels: int) -> np.ndarray:
@@ -144,23 +170,28 @@ def write_noise_ceiling(
 ) -> np.ndarray:
     """Compute (or take the published override of) a subject's NC and write ``noise_ceiling.h5``.
 
-    Datasets ``nc`` float32 (V,) and ``mask`` bool (V,) = nc > threshold; attrs ``n_repeats``,
-    ``threshold``, ``source`` (``cc_max`` or the override path), ``rows``, ``data_norm``.
-    When an override is given the computed cc_max is still stored as ``nc_computed`` for comparison.
+    Datasets ``nc`` float32 (V,) and ``mask`` bool (V,) = nc > threshold; ``repeat_mean`` float32
+    (T, V), the mean of the repeats over every test row (what alignment scores against, read once
+    here instead of once per encoding job); attrs ``n_repeats``, ``threshold``, ``source`` (``cc_max``
+    or the override path), ``rows``, ``data_norm``. When an override is given the computed cc_max is
+    still stored as ``nc_computed`` for comparison.
     """
     test_path = Path(test_path)
-    n_rows = repeats_shape(test_path)[1]
+    _, n_rows, n_vox = repeats_shape(test_path)
     rows = nc_row_slice(n_rows, nc_rows, test_trim)
-    computed, n_rep = noise_ceiling_from_file(test_path, rows, data_norm, chunk_voxels)
-    source = "cc_max"
-    nc = computed
-    if override:
-        nc = load_override(override, computed.shape[0])
-        source = str(override)
-        log.info("%s: using the published noise ceiling %s (r with computed = %.3f)", test_path, override, float(pearson_columns(nc, computed)[0]))
-    mask = nc > threshold
     with atomic_output(out_path) as tmp:
         with h5py.File(tmp, "w") as handle:
+            repeat_mean = handle.create_dataset(
+                "repeat_mean", shape=(n_rows, n_vox), dtype=np.float32, chunks=(n_rows, min(n_vox, 4096))
+            )
+            computed, n_rep = noise_ceiling_from_file(test_path, rows, data_norm, chunk_voxels, repeat_mean)
+            source = "cc_max"
+            nc = computed
+            if override:
+                nc = load_override(override, computed.shape[0])
+                source = str(override)
+                log.info("%s: using the published noise ceiling %s (r with computed = %.3f)", test_path, override, float(pearson_columns(nc, computed)[0]))
+            mask = nc > threshold
             handle.create_dataset("nc", data=nc.astype(np.float32))
             handle.create_dataset("mask", data=mask)
             if override:

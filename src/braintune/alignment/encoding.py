@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from braintune.alignment.ridge import RidgeSettings, bootstrap_chunk_splits, fit_ridge_cv
-from braintune.noise_ceiling import pearson_columns
+from braintune.noise_ceiling import pearson_columns, read_repeat_mean
 from braintune.responses import n_voxels, read_repeats, read_responses, response_path
 from braintune.utils import atomic_output
 
@@ -119,8 +119,11 @@ def load_responses(
     test_story: str,
     test_trim: int,
     missing_story: str = "skip",
+    noise_ceiling_path: str | os.PathLike | None = None,
 ) -> Responses:
-    """Read the train stories' ``data`` rows (stacked in design order) and the test repeats' mean.
+    """Read the train stories' ``data`` rows (stacked in design order) and the test repeats' mean:
+    the ``repeat_mean`` that the preprocess stage stored in ``noise_ceiling_path`` (None: computed
+    here from the repeats, which is slow for a real subject).
 
     Raises:
         FileNotFoundError: a story file is missing and ``missing_story`` is ``error``.
@@ -160,13 +163,16 @@ def load_responses(
         row += len(data)
         del data
     test_path = response_path(root, subject, test_story)
-    repeats = read_repeats(test_path)
-    if test_trim >= repeats.shape[1]:
-        raise ValueError(f"{test_path}: test_trim {test_trim} >= {repeats.shape[1]} test rows")
-    Y_test = repeats[:, test_trim:, :].mean(axis=0)
+    if noise_ceiling_path is not None:
+        Y_test, n_repeats = read_repeat_mean(noise_ceiling_path, test_path, test_trim)
+    else:
+        repeats = read_repeats(test_path)
+        if test_trim >= repeats.shape[1]:
+            raise ValueError(f"{test_path}: test_trim {test_trim} >= {repeats.shape[1]} test rows")
+        Y_test, n_repeats = repeats[:, test_trim:, :].mean(axis=0), repeats.shape[0]
     if Y_test.shape[1] != Y_train.shape[1]:
         raise ValueError(f"{test_path}: {Y_test.shape[1]} voxels but the train stories have {Y_train.shape[1]}")
-    return Responses(Y_train, Y_test.astype(np.float32), keep, [story for _, story, _ in used], int(repeats.shape[0]))
+    return Responses(Y_train, Y_test.astype(np.float32), keep, [story for _, story, _ in used], int(n_repeats))
 
 
 def read_noise_ceiling(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -361,7 +367,7 @@ def run_alignment(
         if responses is None:
             responses = load_responses(
                 root, subject, design.train_stories, design.train_story, design.test_story, test_trim,
-                missing_story,
+                missing_story, noise_ceiling_path,
             )
             reference = stories
             if responses.Y_train.shape[1] != nc.shape[0]:

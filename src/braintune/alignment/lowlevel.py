@@ -209,7 +209,9 @@ def run_lowlevel(
     model_z = {layer: read_zscored(design_paths[layer], stories, test_story) for layer in layers}
     lengths = np.array([len(model_z[layers[0]][s]) for s in stories])
     story_index = np.repeat(np.arange(len(stories)), lengths)
-    responses = load_responses(root, subject, stories, story_index, test_story, test_trim, missing_story)
+    responses = load_responses(
+        root, subject, stories, story_index, test_story, test_trim, missing_story, noise_ceiling_path
+    )
     stories = responses.stories
     columns = fit_voxels(nc_mask, voxels)
     responses = responses.select(columns)
