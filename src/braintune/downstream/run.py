@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from braintune.downstream import acoustic, datasets, embed, labels, preference, probes
+from braintune.downstream import datasets, embed, labels, preference
 from braintune.utils import atomic_output, seed_everything
 
 log = logging.getLogger("braintune.downstream.run")
@@ -54,6 +54,8 @@ def needed_corpora(tasks: Iterable[str]) -> list[str]:
 def build_index(config: dict, out_dir: str | Path, targets_path: str | Path, baselines_path: str | Path) -> None:
     """Read every needed corpus, write ``index/{corpus}.tsv``, TIMIT's MFCC/FBANK targets and the
     majority-class baselines of the classification tasks."""
+    from braintune.downstream import acoustic, probes  # transformers, sklearn: imported by the jobs that use them
+
     ds = config["downstream"]
     out_dir = Path(out_dir)
     indices = {}
@@ -188,6 +190,8 @@ def embed_variant(config: dict, family: str, variant: str, owner: str, checkpoin
 def probe_variant(config: dict, family: str, variant: str, owner: str, embeddings: str, index_paths: dict[str, str],
                   targets_path: str, out_path: str | Path) -> None:
     """Every probe task x layer for one variant -> tidy TSV."""
+    from braintune.downstream import probes  # sklearn: not needed by the embedding jobs
+
     ds = config["downstream"]
     pc = ds["probe"]
     rows = []

@@ -52,11 +52,14 @@ _DESIGN_PARAMS = dict(
 
 
 def features_targets():
-    """Final outputs of this stage that the default target `all` requests - every design matrix of every
-    (family, variant, owner, layer) and of every low-level feature."""
+    """Final outputs of this stage that the default target `all` requests: the design matrices of every
+    (family, variant, owner, layer) that an encoding model uses (alignment.variants and lowlevel.variants;
+    the other checkpoints are evaluated downstream only, from their own embeddings) and of every
+    low-level feature."""
     out = []
     for family in families():
-        for variant in variants(family):
+        encoded = set(alignment_variants(family)) | set(lowlevel_variants(family))
+        for variant in [v for v in variants(family) if v in encoded]:
             owners = [owner(variant, None)] if btconfig.is_shared_variant(variant) else SUBJECTS
             for who in owners:
                 out.extend(design_path(family, variant, who, layer) for layer in config["models"][family]["layers"])
