@@ -58,8 +58,8 @@ def pipeline(tmp_path_factory):
     index = {"timit": str(tmp / "index" / "timit.tsv")}
     for variant, checkpoint in (("pretrained", None), ("braintuned", str(ckpt))):
         run.embed_variant(config, "wav2vec2", variant, "UTS01", checkpoint, index, None, tmp / f"{variant}.h5")
-        run.probe_variant(config, "wav2vec2", variant, "UTS01", str(tmp / f"{variant}.h5"), index,
-                          str(tmp / "index" / "timit_targets.h5"), tmp / f"{variant}.tsv")
+    run.probe_family(config, "wav2vec2", [(v, "UTS01", str(tmp / f"{v}.h5")) for v in ("pretrained", "braintuned")],
+                     index, str(tmp / "index" / "timit_targets.h5"), tmp / "probes.tsv")
     run.asr_variant(config, "wav2vec2", "pretrained", "shared", None, index["timit"], tmp / "asr.tsv", tmp / "asr.json")
     return tmp, config
 
@@ -98,7 +98,9 @@ def test_features_from_checkpoint_equal_pretrained(pipeline):
 
 def test_probe_table(pipeline):
     tmp, config = pipeline
-    df = pd.read_csv(tmp / "pretrained.tsv", sep="\t")
+    table = pd.read_csv(tmp / "probes.tsv", sep="\t")
+    assert set(table.variant) == {"pretrained", "braintuned"} and set(table.owner) == {"UTS01"}
+    df = table[table.variant == "pretrained"]
     layers = config["models"]["wav2vec2"]["layers"]
     assert set(df.task) == {"phonemes", "sentence_type", "mfcc", "fbank"}
     assert len(df[(df.task == "phonemes") & (df.metric == "f1_macro")]) == len(layers)
@@ -113,7 +115,7 @@ def test_asr_and_collect_and_figures(pipeline, tmp_path):
     asr = pd.read_csv(tmp / "asr.tsv", sep="\t")
     acc, wer = (asr.loc[asr.metric == m, "value"].iloc[0] for m in ("one_minus_wer", "wer"))
     assert acc == pytest.approx(1 - wer)
-    run.collect([str(tmp / "pretrained.tsv"), str(tmp / "braintuned.tsv")], [str(tmp / "asr.tsv")],
+    run.collect([str(tmp / "probes.tsv")], [str(tmp / "asr.tsv")],
                 tmp_path / "scores.tsv", tmp_path / "summary.tsv")
     summary = pd.read_csv(tmp_path / "summary.tsv", sep="\t")
     assert set(summary.variant) == {"pretrained", "braintuned"} and (summary.n_parameters > 0).all()

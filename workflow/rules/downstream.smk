@@ -83,7 +83,7 @@ rule downstream_embed:
         index=list(DS_INDEX.values()),
         segments="results/preference/segments.tsv",
     output:
-        "results/downstream/embeddings/{family}/{variant}/{owner}.h5",
+        downstream_embeddings_path("{family}", "{variant}", "{owner}"),
     params:
         embed=lambda w: {k: DS.get(k) for k in ("layers", "embed_batch_size", "max_audio_s")},
         model=lambda w: config["models"][w.family],
@@ -105,23 +105,25 @@ rule downstream_embed:
 
 
 rule downstream_probe:
-    """Every probe task x layer of one checkpoint from its cached features."""
+    """Every probe task x layer of every checkpoint of one family, from their cached features (one
+    job per family: a probe on pooled features is far cheaper than starting a job)."""
     input:
-        embeddings="results/downstream/embeddings/{family}/{variant}/{owner}.h5",
+        embeddings=downstream_family_embeddings,
         index=list(DS_INDEX.values()),
         targets="results/downstream/index/timit_targets.h5",
     output:
-        "results/downstream/probes/{family}/{variant}/{owner}.tsv",
+        downstream_probe_path("{family}"),
     params:
         tasks=DS.get("tasks"),
         probe=DS.get("probe"),
         seed=config["seed"],
         corpora=DS_CORPORA,
+        checkpoints=lambda w: [(v, o) for f, v, o in downstream_models() if f == w.family],
     threads: 1
     log:
-        "logs/downstream_probe/{family}/{variant}/{owner}.log",
+        "logs/downstream_probe/{family}.log",
     benchmark:
-        "benchmarks/downstream_probe/{family}/{variant}/{owner}.tsv"
+        "benchmarks/downstream_probe/{family}.tsv"
     conda:
         "../envs/torch.yaml"
     script:
@@ -158,7 +160,7 @@ rule downstream_asr:
 rule downstream_collect:
     """All scores in one long table, per-(model, owner) layer means in a summary table."""
     input:
-        probes=[f"results/downstream/probes/{f}/{v}/{o}.tsv" for f, v, o in downstream_models()],
+        probes=[downstream_probe_path(f) for f in sorted({m[0] for m in downstream_models()})],
         asr=[f"results/downstream/asr/{f}/{v}/{o}.tsv" for f, v, o in downstream_asr_models()],
         baselines="results/downstream/baselines.tsv",
     output:

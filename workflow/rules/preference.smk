@@ -27,7 +27,7 @@ rule preference_wordset:
 rule preference_d:
     """Semantic-phonetic preference d per layer for every evaluated model."""
     input:
-        embeddings=[f"results/downstream/embeddings/{f}/{v}/{o}.h5" for f, v, o in downstream_models()],
+        embeddings=[downstream_embeddings_path(*m) for m in downstream_models()],
         wordset="results/preference/wordset.tsv",
     output:
         "results/preference/preference.tsv",

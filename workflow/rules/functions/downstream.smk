@@ -42,6 +42,19 @@ def downstream_models():
     return out
 
 
+def downstream_embeddings_path(family, variant, owner):
+    return f"results/downstream/embeddings/{family}/{variant}/{owner}.h5"
+
+
+def downstream_probe_path(family):
+    return f"results/downstream/probes/{family}.tsv"
+
+
+def downstream_family_embeddings(wildcards):
+    """Embeddings of every evaluated checkpoint of one family, in downstream_models() order."""
+    return [downstream_embeddings_path(f, v, o) for f, v, o in downstream_models() if f == wildcards.family]
+
+
 def downstream_asr_models():
     asr = DS.get("asr", {})
     if "asr" not in DS_TASKS:
