@@ -1,9 +1,12 @@
 """Rule braintuning_targets: BigSLM / text-LM targets of every brain-tuning story; see braintune.braintuning.targets."""
 
-from braintune.braintuning.run import run_targets
-from braintune.utils import setup_logging
+import gc
 
-setup_logging(snakemake.log[0])
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
+from braintune.braintuning.run import run_targets
+from braintune.utils import start_job
+
+start_job(snakemake.log[0])
 run_targets(
     snakemake.params.config,
     variant=snakemake.wildcards.variant,

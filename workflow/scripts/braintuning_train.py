@@ -1,11 +1,14 @@
 """Rule braintuning_train: brain-tune one (family, variant, subject); see braintune.braintuning.run."""
 
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from pathlib import Path
 
 from braintune.braintuning.run import run_braintuning
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake.log[0])
 cfg = snakemake.params.config
 run_braintuning(
     cfg,

@@ -1,9 +1,12 @@
 """Rule download_atlas: the Glasser HCP-MMP1 annotation and the fsaverage spheres (configured URLs)."""
 
-from braintune.data.download import FetchOptions, fetch_urls
-from braintune.utils import setup_logging
+import gc
 
-setup_logging(snakemake.log[0])
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
+from braintune.data.download import FetchOptions, fetch_urls
+from braintune.utils import start_job
+
+start_job(snakemake.log[0])
 fetch_urls(
     dict(zip(snakemake.params.urls, snakemake.output)),
     FetchOptions.from_config(snakemake.params.download),

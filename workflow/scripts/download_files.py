@@ -1,13 +1,16 @@
 """Download rules: fetch one group of planned dataset files (verified) from the S3 export."""
 
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 import logging
 from pathlib import Path
 
 from braintune.data.download import FetchOptions, fetch, resolve
 from braintune.data.manifest import read_manifest
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake.log[0])
 params = snakemake.params
 download = params.download
 entries = resolve(list(params.paths), read_manifest(snakemake.input.manifest), tuple(download.get("exclude", ())))

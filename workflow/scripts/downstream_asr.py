@@ -1,8 +1,12 @@
 """CTC fine-tuning of one (family, variant, owner) on TIMIT; 1 - WER on the test split."""
-from braintune.downstream import run
-from braintune.utils import setup_logging
 
-setup_logging(snakemake.log[0])
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
+from braintune.downstream import run
+from braintune.utils import start_job
+
+start_job(snakemake.log[0])
 w = snakemake.wildcards
 config = {"downstream": {"asr": snakemake.params.asr}, "seed": snakemake.params.seed, "compute": snakemake.params.compute,
           "models": {w.family: snakemake.params.model}}

@@ -1,10 +1,14 @@
 """Write the demo stand-ins of the downstream corpora (braintune.downstream.demo)."""
+
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from pathlib import Path
 
 from braintune.downstream import demo, preference
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake.log[0])
 cfg = snakemake.params.demo
 root = Path(snakemake.output[0]).parent
 pref = snakemake.params.preference

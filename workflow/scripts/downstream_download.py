@@ -1,7 +1,11 @@
 """Download one public downstream corpus, verified against the config manifest."""
+
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from braintune.downstream.download import DOWNLOADERS
 from pathlib import Path
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake.log[0])
 DOWNLOADERS[snakemake.params.corpus](snakemake.params.cfg, Path(snakemake.output[0]).parent)

@@ -1,8 +1,12 @@
 """Features of every corpus and word occurrence for one (family, variant, owner)."""
-from braintune.downstream import run
-from braintune.utils import setup_logging
 
-setup_logging(snakemake.log[0])
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
+from braintune.downstream import run
+from braintune.utils import start_job
+
+start_job(snakemake.log[0])
 w = snakemake.wildcards
 config = {"downstream": snakemake.params.embed, "seed": snakemake.params.seed, "compute": snakemake.params.compute,
           "models": {w.family: snakemake.params.model}}

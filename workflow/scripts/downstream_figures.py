@@ -1,12 +1,16 @@
 """Figures 4, 9, 10, 11 and 12 (braintune.downstream.figures)."""
+
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from pathlib import Path
 
 import pandas as pd
 
 from braintune.downstream import figures
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake.log[0])
 summary = pd.read_csv(snakemake.input.summary, sep="\t")
 baselines = pd.read_csv(snakemake.input.baselines, sep="\t")
 out = {k: Path(v) for k, v in snakemake.output.items()}

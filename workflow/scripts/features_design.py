@@ -1,12 +1,15 @@
 """Snakemake script of rules `design_<family>` and `design_lowlevel` (no torch import)."""
 
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from pathlib import Path
 
 from braintune.features.design import run_lowlevel_design_job, run_model_design_job
 from braintune.responses import load_respdict
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake.log[0])
 p = snakemake.params
 respdict = load_respdict(Path(snakemake.input.respdict).parents[1])
 common = dict(respdict=respdict, timing=p.timing, train_stories=p.train_stories, test_story=p.test_story, delays=p.delays)

@@ -1,9 +1,12 @@
 """Snakemake script of rule `features`: causal sliding-window features of every story."""
 
-from braintune.features.windows import run_feature_job
-from braintune.utils import setup_logging
+import gc
 
-setup_logging(snakemake.log[0])
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
+from braintune.features.windows import run_feature_job
+from braintune.utils import start_job
+
+start_job(snakemake.log[0])
 # Inference only: nothing stochastic (random initialisations are seeded by models.<family>.init_seed).
 wc = snakemake.wildcards
 stories = snakemake.params.stories

@@ -1,12 +1,15 @@
 """Snakemake script of rule `lowlevel_features`: low-level speech features of every story."""
 
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from pathlib import Path
 
 from braintune.features.lowlevel import run_lowlevel_job
 from braintune.responses import load_respdict
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake.log[0])
 p = snakemake.params
 run_lowlevel_job(
     wav_paths=dict(zip(p.stories, snakemake.input.wav)),

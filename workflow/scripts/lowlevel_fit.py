@@ -1,13 +1,16 @@
 """Snakemake script of rule `lowlevel`: every low-level feature x layer of one (family, variant, subject)."""
 
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from threadpoolctl import threadpool_limits
 
 from braintune.alignment.encoding import job_arguments
 from braintune.alignment.lowlevel import residual_lambdas, run_lowlevel
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = setup_logging(smk.log[0])
+log = start_job(smk.log[0])
 section = smk.params.lowlevel
 grid = section["lambdas"]
 with threadpool_limits(smk.threads):

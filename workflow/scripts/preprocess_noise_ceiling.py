@@ -1,9 +1,12 @@
 """Rule noise_ceiling: cc_max of the test story's repeats (or a published override) -> noise_ceiling.h5."""
 
-from braintune.noise_ceiling import write_noise_ceiling
-from braintune.utils import setup_logging
+import gc
 
-setup_logging(snakemake.log[0])
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
+from braintune.noise_ceiling import write_noise_ceiling
+from braintune.utils import start_job
+
+start_job(snakemake.log[0])
 p = snakemake.params
 write_noise_ceiling(
     snakemake.input.test,

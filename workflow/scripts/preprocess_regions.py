@@ -1,10 +1,13 @@
 """Rule regions: region masks of one subject (Glasser, pycortex overlays or the demo's planted regions)."""
 
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from braintune.regions import subject_regions, write_region_table, write_regions
 from braintune.responses import n_voxels
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
-setup_logging(snakemake.log[0])
+start_job(snakemake.log[0])
 inp = snakemake.input
 config = dict(snakemake.config)
 subject = snakemake.wildcards.subject

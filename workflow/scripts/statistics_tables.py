@@ -1,10 +1,13 @@
 """Snakemake script of rule `statistics`: tidy tables and Wilcoxon tests of alignment and low-level impact."""
 
+import gc
+
+gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from braintune.statistics import VoxelSource, run_statistics
-from braintune.utils import setup_logging
+from braintune.utils import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-setup_logging(smk.log[0])
+start_job(smk.log[0])
 section = smk.params.statistics
 run_statistics(
     alignment=[VoxelSource(**s) for s in smk.params.alignment_sources],
