@@ -120,6 +120,8 @@ rule downstream_probe:
         corpora=DS_CORPORA,
         checkpoints=lambda w: [(v, o) for f, v, o in downstream_models() if f == w.family],
     threads: 1
+    resources:
+        runtime=downstream_probe_runtime,
     log:
         "logs/downstream_probe/{family}.log",
     benchmark:

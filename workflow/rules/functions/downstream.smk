@@ -55,6 +55,12 @@ def downstream_family_embeddings(wildcards):
     return [downstream_embeddings_path(f, v, o) for f, v, o in downstream_models() if f == wildcards.family]
 
 
+def downstream_probe_runtime(wildcards):
+    """Minutes for one family's probe job: about 1 s per task and layer on a paper-scale corpus on one CPU
+    (docs/performance.md), i.e. about a minute per checkpoint; 5 per checkpoint leave room for larger corpora."""
+    return 10 + 5 * len(downstream_family_embeddings(wildcards))
+
+
 def downstream_asr_models():
     asr = DS.get("asr", {})
     if "asr" not in DS_TASKS:
