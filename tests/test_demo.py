@@ -233,6 +233,10 @@ def test_schema_names_the_bad_demo_key():
     with pytest.raises(ConfigError, match=r"under 'demo'.*n_voxel"):
         validate_config(config)
     del config["demo"]["n_voxel"]
+    config["demo"]["voices"] = ["en-us", "en-us+f3"]  # breathy: not the same samples twice
+    with pytest.raises(ConfigError, match=r"demo\.voices"):
+        validate_config(config)
+    config["demo"]["voices"] = ["en-us", "en-us+f4"]
     config["demo"]["regions"]["auditory"] = ["AC"]
     with pytest.raises(ConfigError, match=r"demo\.regions\.auditory"):
         validate_config(config)

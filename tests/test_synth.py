@@ -1,5 +1,6 @@
 """braintune.data.synth: espeak-ng speech with true word/phone timings and ARPAbet labels."""
 
+import json
 import threading
 
 import numpy as np
@@ -28,7 +29,7 @@ def test_ipa_table_examples_and_stress():
 
 
 def test_words_phones_and_timing_are_consistent():
-    utt = synthesize(TEXT, voice="en-us+f3", rate=170)
+    utt = synthesize(TEXT, voice="en-us+f4", rate=170)
     assert utt.sample_rate == SAMPLE_RATE and utt.audio.dtype == np.float32
     assert 3.0 < utt.duration < 8.0 and np.abs(utt.audio).max() <= 1.0
     # Every word token comes back in order, including the ones espeak speaks jointly ("in the").
@@ -111,3 +112,34 @@ def test_bad_input_is_named():
         synthesize(" ,. ")
     with pytest.raises(ValueError, match="unknown arguments"):
         synthesize_many([dict(text="hi", speed=3)])
+
+
+def test_the_same_request_gives_the_same_samples_in_separate_processes():
+    """Bit-identical audio across processes (a second apart) for every voice the demo and the stand-in
+    corpora use; the breathy variants, which are not, are refused with a message naming the voice."""
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+    from conftest import REPO
+
+    from braintune.downstream.demo import _VOICE_VARIANTS
+
+    with open(REPO / "config" / "config.yaml") as handle:
+        voices = yaml.safe_load(handle)["demo"]["voices"]
+    voices = sorted(set(voices) | {f"en-us+{v}" for v in _VOICE_VARIANTS})
+    script = (
+        "import hashlib, json, sys\n"
+        "from braintune.data.synth import synthesize_many\n"
+        "reqs = [dict(text='She had your dark suit in greasy wash water.', voice=v, rate=170) for v in json.loads(sys.argv[1])]\n"
+        "print(json.dumps([hashlib.md5(u.audio.tobytes()).hexdigest() for u in synthesize_many(reqs)]))\n"
+    )
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", script, json.dumps(voices)], capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout))
+        time.sleep(1.1)
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match=r"en-us\+f3.*differs between runs"):
+        synthesize(TEXT, voice="en-us+f3")

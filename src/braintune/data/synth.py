@@ -268,7 +268,8 @@ def synthesize(
     Args:
         text: English text; words are whitespace-separated tokens (punctuation shapes prosody
             and pauses, and is stripped from the word labels).
-        voice: espeak voice name, optionally with a variant (``en-us+f3``, ``en+m3``).
+        voice: espeak voice name, optionally with a variant (``en-us+f4``, ``en+m3``; not the
+            breathy :data:`IRREPRODUCIBLE_VARIANTS`).
         rate: speaking rate in words per minute (80-450).
         pitch, pitch_range: base pitch and its range (0-100).
         volume: amplitude (0-200; 100 is espeak's default).
@@ -412,12 +413,25 @@ _DEFAULTS = dict(voice="en-us", rate=175, pitch=50, pitch_range=50, volume=100, 
 _RANGES = dict(rate=(80, 450), pitch=(0, 100), pitch_range=(0, 100), volume=(0, 200), word_gap=(0, 100))
 
 
+#: espeak-ng voice variants whose samples differ between processes: the breathy female variants add
+#: aspiration noise that is not a function of the request (measured: the same request in two processes
+#: a second apart gives different samples; every other variant, and the plain voices, are bit-identical;
+#: tests/test_synth.py). Rejected so that the demo data stay reproducible.
+IRREPRODUCIBLE_VARIANTS = frozenset({"f2", "f3", "f5"})
+
+
 def _check_request(request: dict) -> None:
     unknown = set(request) - set(_DEFAULTS) - {"text"}
     if unknown or "text" not in request:
         raise ValueError(f"synthesize: unknown arguments {sorted(unknown)} or no text in {request}")
     for key, value in _DEFAULTS.items():
         request.setdefault(key, value)
+    variant = str(request["voice"]).partition("+")[2]
+    if variant in IRREPRODUCIBLE_VARIANTS:
+        raise ValueError(
+            f"synthesize: voice {request['voice']!r}: espeak-ng's variant {variant!r} adds noise that differs "
+            f"between runs; use another variant (not {sorted(IRREPRODUCIBLE_VARIANTS)})"
+        )
     if not any(_clean(t) for t in str(request["text"]).split()):
         raise ValueError(f"synthesize: no word in text {request['text']!r}")
     for name, (lo, hi) in _RANGES.items():
