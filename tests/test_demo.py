@@ -206,7 +206,7 @@ def test_noise_ceiling_of_the_repeats_recovers_the_truth(tiny_dataset):
 def test_noise_ceiling_of_a_long_test_story_correlates_above_0_9(tmp_path):
     """The generator's own output, at the size where cc_max is precise: 10 repeats of a 25-minute test
     story (about 740 rows). The sampling error of cc_max shrinks as 1/sqrt(rows) and is largest at low
-    ceilings, so the default demo's 360-s story (about 170 rows) reaches r = 0.8 (docs/performance.md)."""
+    ceilings, so the default demo's 360-s story (about 170 rows) reaches r = 0.8 (config/README.md)."""
     config = tiny_config(tmp_path)
     config["dataset"]["subjects"] = ["UTS01"]
     config["stories"].update(braintuning_train=["souls"], alignment_train=["souls", "stagefright"])

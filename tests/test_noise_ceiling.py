@@ -12,6 +12,7 @@ from braintune.noise_ceiling import (
     nc_row_slice,
     noise_ceiling_from_file,
     pearson_columns,
+    read_repeat_mean,
     write_noise_ceiling,
 )
 
@@ -184,8 +185,6 @@ def test_demo_noise_ceiling_matches_ground_truth(nc_demo, tmp_path):
 def test_the_repeat_mean_is_stored_once_and_read_back_checked(tmp_path):
     """noise_ceiling.h5 keeps the repeats' mean of every test row, so the encoding jobs never read the
     repeats; a file that does not match the test story fails naming both."""
-    from braintune.noise_ceiling import read_repeat_mean
-
     reps, _ = simulate(np.random.default_rng(3).uniform(0.01, 0.9, 50), 4, 30, seed=4)
     _test_file(tmp_path / "t.hf5", reps)
     out = tmp_path / "nc.h5"

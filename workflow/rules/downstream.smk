@@ -118,7 +118,7 @@ rule downstream_probe:
         probe=DS.get("probe"),
         seed=config["seed"],
         corpora=DS_CORPORA,
-        checkpoints=lambda w: [(v, o) for f, v, o in downstream_models() if f == w.family],
+        checkpoints=downstream_family_checkpoints,
     threads: 1
     resources:
         runtime=downstream_probe_runtime,

@@ -50,15 +50,20 @@ def downstream_probe_path(family):
     return f"results/downstream/probes/{family}.tsv"
 
 
+def downstream_family_checkpoints(wildcards):
+    """(variant, owner) of every evaluated checkpoint of one family, in downstream_models() order."""
+    return [(v, o) for f, v, o in downstream_models() if f == wildcards.family]
+
+
 def downstream_family_embeddings(wildcards):
-    """Embeddings of every evaluated checkpoint of one family, in downstream_models() order."""
-    return [downstream_embeddings_path(f, v, o) for f, v, o in downstream_models() if f == wildcards.family]
+    """Embeddings of the checkpoints of downstream_family_checkpoints, in the same order."""
+    return [downstream_embeddings_path(wildcards.family, v, o) for v, o in downstream_family_checkpoints(wildcards)]
 
 
 def downstream_probe_runtime(wildcards):
     """Minutes for one family's probe job: about 1 s per task and layer on a paper-scale corpus on one CPU
     (docs/performance.md), i.e. about a minute per checkpoint; 5 per checkpoint leave room for larger corpora."""
-    return 10 + 5 * len(downstream_family_embeddings(wildcards))
+    return 10 + 5 * len(downstream_family_checkpoints(wildcards))
 
 
 def downstream_asr_models():
