@@ -25,6 +25,7 @@ import tracemalloc
 import numpy as np
 
 from braintune.alignment.ridge import (
+    RidgeBatches,
     RidgeSettings,
     bootstrap_chunk_splits,
     fit_ridge_cv,
@@ -32,7 +33,7 @@ from braintune.alignment.ridge import (
     reference_score,
     use_backend,
 )
-from braintune.noise_ceiling import pearson_columns
+from braintune.preprocess.noise_ceiling import pearson_columns
 
 
 def synthetic(n: int, p: int, v: int, n_test: int, seed: int = 0):
@@ -112,19 +113,20 @@ def main() -> None:
     t0 = time.perf_counter()
     X, Y, Xt, Yt = synthetic(args.n_samples, args.n_features, args.n_voxels, args.n_test, args.seed)
     splits = bootstrap_chunk_splits(args.n_samples, seed=args.seed)
-    alphas = huth_alphas()
+    alphas = huth_alphas(1, 4, 15)
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}; backend {args.backend}")
     print(f"data: X {X.shape}, Y {Y.shape}, test {Xt.shape[0]} rows, 3 bootstraps x 15 alphas "
           f"(made in {time.perf_counter() - t0:.1f} s)")
 
-    settings = RidgeSettings(alphas=alphas, backend=args.backend, n_targets_batch=args.batch)
+    settings = RidgeSettings(alphas=alphas, alpha_convention="huth", score="reference", backend=args.backend)
+    batches = RidgeBatches(n_targets=args.batch)
     # warm-up outside the timing: imports (himalaya, sklearn, torch), BLAS and CUDA initialisation
-    fit_ridge_cv(X, Y[:, :8], splits, settings)
+    fit_ridge_cv(X, Y[:, :8], splits, settings, batches)
     use_backend("numpy")
     naive_ridge(X[:, :8], Y[:, :8], splits, alphas)
 
     def ours():
-        fit = fit_ridge_cv(X, Y, splits, settings)
+        fit = fit_ridge_cv(X, Y, splits, settings, batches)
         return fit, pearson_columns(fit.predict(Xt), Yt)
 
     (fit, rho), t_ours, m_ours = measure(ours, args.backend)

@@ -24,7 +24,7 @@ import numpy as np
 
 from braintune.data.download import FetchOptions, fetch
 from braintune.data.manifest import Entry
-from braintune.noise_ceiling import cc_max, noise_ceiling_from_file
+from braintune.preprocess.noise_ceiling import cc_max, noise_ceiling_from_file
 
 
 def naive_cc_max(reps: np.ndarray) -> np.ndarray:
@@ -93,7 +93,8 @@ def bench_download(tmp: Path, n_files: int = 24, size: int = 256_000) -> None:
     times = {}
     try:
         for parallel in (1, 4):
-            opts = FetchOptions(base_url=base, max_parallel=parallel, min_free_gb=0.0)
+            opts = FetchOptions(base_url=base, max_parallel=parallel, retries=5, backoff_s=2.0, timeout_s=60.0,
+                                min_free_gb=0.0)
             t = time.perf_counter()
             fetch(entries, tmp / f"out{parallel}", opts, show_progress=False)
             times[parallel] = time.perf_counter() - t

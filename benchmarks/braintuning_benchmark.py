@@ -5,7 +5,7 @@ frozen CNN front end, SDPA attention, backbone in eval mode, mean pooling + line
 gradient accumulation) on 10-s windows, against the naive set-up in the same run:
 
 - CPU (default): ours vs naive = CNN not frozen (gradients through the feature encoder) and eager attention.
-  A few steps at a small batch; CPU brain-tuning is for tests only (protocol.md 9).
+  A few steps at a small batch; CPU brain-tuning is for tests only (docs/protocol.md 9).
 - ``--device cuda``: batch 128 in bf16 autocast (micro-batches of ``--micro``) vs the same in float32; model
   FLOPs per step counted with ``torch.utils.flop_counter.FlopCounterMode`` (forward + backward of the whole
   model, frozen CNN forward included) and model-FLOP utilisation = FLOP/s / the card's dense bf16 peak
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 
-from braintune import models  # noqa: E402
+from braintune.features import models  # noqa: E402
 from braintune.braintuning.trainer import BrainTuner, optimizer_step  # noqa: E402
 
 SR = 16000

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from braintune.data.demo import _write_hf5
-from braintune.responses import read_repeats
+from braintune.preprocess.responses import read_repeats
 
 
 def main(n_rep=10, rows=76, voxels=37226, quantum=2.0**-8):

@@ -1,4 +1,4 @@
-"""One device check of the three GPU stages, in one run, printing one table (issue 8).
+"""One device check of the three GPU stages, in one run, printing one table.
 
 On a GPU (``--device cuda``) it builds base-size models from configs and real-size synthetic data and
 measures: evaluation-feature windows per second (wav2vec2-base and Whisper-small geometry, 16.1-s

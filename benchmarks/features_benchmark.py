@@ -15,7 +15,6 @@ the achieved TFLOP/s and the fraction of the card's dense bf16 peak.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import time
@@ -23,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from braintune import models
+from braintune.config import load_config
+from braintune.features import models
 from braintune.features.windows import causal_windows, extract_window_features
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,8 +35,7 @@ BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A1
 
 def family(size: str) -> dict:
     if size == "tiny":
-        with open(REPO / "config" / "config.yaml") as handle:
-            return copy.deepcopy(yaml.safe_load(handle)["models"]["wav2vec2"])
+        return load_config(REPO / "config" / "config.yaml")["models"]["wav2vec2"]  # defaults filled
     if size == "base":
         return {"architecture": "wav2vec2", "checkpoint": None, "init_seed": 0, "init": {}, "layers": [2, 5, 7, 8, 10, 11, 12]}
     if size == "whisper-small":

@@ -18,10 +18,8 @@ from braintune.utils import set_cache_dirs  # noqa: E402
 
 set_cache_dirs(REPO / "tmp" / ".cache")
 
-import copy  # noqa: E402
 
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
 #: pycortex filestore (writable copy of S1) shared by every test session; masks and region volumes
 #: are cached there, so only the first session pays for them.
@@ -31,9 +29,9 @@ TEST_FILESTORE = REPO / "tmp" / ".cache" / "pycortex-db"
 def tiny_config(root, seed: int = 0) -> dict:
     """The demo config shrunk for tests: 2 subjects, 4 stories (incl. the test story), ~30-50 s of
     speech each, every 50th voxel of S1's thin mask (745 voxels), 4 repeats, test_trim 5."""
-    with open(REPO / "config" / "config.yaml") as handle:
-        config = yaml.safe_load(handle)
-    config = copy.deepcopy(config)
+    from braintune.config import load_config
+
+    config = load_config(REPO / "config" / "config.yaml")  # defaults filled, as the workflow sees it
     root = str(root)
     config["dataset"].update(root=f"{root}/ds003020", subjects=["UTS01", "UTS02"])
     config["stories"].update(
@@ -56,6 +54,29 @@ def tiny_config(root, seed: int = 0) -> dict:
     return config
 
 
+def demo_settings(config: dict):
+    """The generator's settings of a config: ``(StimulusSettings, ResponseSettings)``, as the workflow
+    builds them (workflow/rules/functions/data.smk)."""
+    from braintune.config import all_stories
+    from braintune.data.demo_settings import ResponseSettings, StimulusSettings
+
+    stories, test = all_stories(config), config["stories"]["test"]
+    return (
+        StimulusSettings.from_config(config["demo"], config["timing"], stories, test),
+        ResponseSettings.from_config(config["demo"], config["timing"], stories, test, config["dataset"]["subjects"]),
+    )
+
+
+def generate_demo(config: dict) -> dict:
+    """Generate the miniature a config describes (under ``dataset.root``; ground truth at
+    ``demo.ground_truth``; S1 copied into ``demo.pycortex_filestore``); returns the summary."""
+    from braintune.data.demo import generate
+
+    stimuli, responses = demo_settings(config)
+    return generate(stimuli, responses, config["dataset"]["root"], config["demo"]["ground_truth"],
+                    config["demo"]["pycortex_filestore"])
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A very small generated ds003020 miniature: ``(dataset_root: Path, config: dict)``.
@@ -63,9 +84,7 @@ def tiny_dataset(tmp_path_factory):
     Same layout and formats as the real dataset (``config["dataset"]["root"]`` is the root,
     ``config["demo"]["ground_truth"]`` the ground truth). See :func:`tiny_config` for its size.
     """
-    from braintune.data.demo import generate
-
     base = tmp_path_factory.mktemp("tiny_demo")
     config = tiny_config(base)
-    generate(config)
+    generate_demo(config)
     return Path(config["dataset"]["root"]), config

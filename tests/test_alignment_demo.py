@@ -6,12 +6,15 @@ import h5py
 import numpy as np
 
 from braintune.alignment.encoding import CVSettings, run_alignment
-from braintune.alignment.ridge import RidgeSettings, huth_alphas
+from braintune.alignment.ridge import huth_alphas
 from braintune.config import all_stories
 from braintune.data import demo, demo_text
+from braintune.data.demo_settings import ResponseSettings
 from braintune.features.design import make_delayed, zscore
-from braintune.noise_ceiling import write_noise_ceiling
-from braintune.responses import load_respdict, response_path
+from braintune.preprocess.noise_ceiling import write_noise_ceiling
+from braintune.preprocess.responses import load_respdict, response_path
+from test_alignment_encoding import alignment_settings
+from test_alignment_ridge import ridge_settings
 
 
 def test_true_semantic_drivers_align_language_voxels_below_the_ceiling(tiny_dataset, tmp_path):
@@ -25,7 +28,9 @@ def test_true_semantic_drivers_align_language_voxels_below_the_ceiling(tiny_data
                                             config["demo"]["within_group_sd"])
     word_vectors = {w: vectors[i] for i, (w, _) in enumerate(vocab)}
     hrf = demo.spm_hrf(demo.FINE_DT)
-    sem = {s: demo.story_drivers(root, s, respdict[s], config, word_vectors, hrf)[1]
+    settings = ResponseSettings.from_config(config["demo"], config["timing"], all_stories(config), test,
+                                            config["dataset"]["subjects"])
+    sem = {s: demo.story_drivers(root, s, respdict[s], settings, word_vectors, hrf)[1]
            for s in all_stories(config) if s in train + [test]}
 
     delays = [0, 1]  # the drivers are already convolved with the HRF
@@ -48,8 +53,13 @@ def test_true_semantic_drivers_align_language_voxels_below_the_ceiling(tiny_data
         h["late_language"] = language
         h["background"] = ~language
     labels = {"family": "truth", "variant": "semantic", "subject": subject, "config_hash": "t"}
-    table = run_alignment({0: design}, root, subject, tmp_path / "nc.h5", tmp_path / "regions.h5",
-                          RidgeSettings(alphas=huth_alphas()), CVSettings(chunk_len=2, seed=config["seed"]), trim,
+    align = alignment_settings(
+        ridge_settings(alphas=huth_alphas(1, 4, 15)),
+        cv=CVSettings(n_boots=3, chunk_len=2, held_out_fraction=0.25, chunk_scope="stacked", seed=config["seed"]),
+        test_trim=trim,
+    )
+    responses = {s: response_path(root, subject, s) for s in train + [test]}
+    table = run_alignment({0: design}, responses, tmp_path / "nc.h5", tmp_path / "regions.h5", align,
                           tmp_path / "out.h5", tmp_path / "out.tsv", labels)
     with h5py.File(tmp_path / "out.h5") as h:
         rho, nc_norm = h["layer_0/rho"][...], h["layer_0/nc_norm"][...]

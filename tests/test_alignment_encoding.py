@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from braintune.alignment.encoding import (
+    AlignmentSettings,
     CVSettings,
     load_responses,
     normalised_alignment,
@@ -14,15 +15,32 @@ from braintune.alignment.encoding import (
     region_table,
     run_alignment,
 )
-from braintune.alignment.ridge import RidgeSettings, huth_alphas
+from braintune.alignment.ridge import RidgeBatches, huth_alphas
 from braintune.features.design import make_delayed as delayed
-from braintune.noise_ceiling import cc_max, write_noise_ceiling
-from braintune.responses import response_path
+from braintune.preprocess.noise_ceiling import cc_max, write_noise_ceiling
+from braintune.preprocess.responses import response_path
+from test_alignment_ridge import ridge_settings
 
 TRAIN = ["alpha", "beta", "gamma", "delta"]
 TEST = "omega"
 TEST_TRIM = 10
 DELAYS = [1, 2]
+
+
+def alignment_settings(ridge=None, **overrides) -> AlignmentSettings:
+    """The paper's alignment settings on a small alpha grid and short CV chunks, with ``overrides``."""
+    settings = dict(
+        ridge=ridge or ridge_settings(alphas=huth_alphas(0, 3, 10)),
+        cv=CVSettings(n_boots=3, chunk_len=10, held_out_fraction=0.25, chunk_scope="stacked", seed=0),
+        test_trim=TEST_TRIM, missing_story="skip", regions=None, voxels="all",
+    )
+    return AlignmentSettings(**{**settings, **overrides})
+
+
+def responses_of(root, subject, stories=(*TRAIN, TEST)):
+    """story -> response file of the stories that exist (what the workflow's input lists)."""
+    paths = {story: response_path(root, subject, story) for story in stories}
+    return {story: path for story, path in paths.items() if path.exists()}
 
 
 def zscore(x):
@@ -126,8 +144,7 @@ def test_planted_language_voxels_align_and_stay_below_the_ceiling(tmp_path):
     labels = {"family": "toy", "variant": "pretrained", "subject": d["subject"], "config_hash": "abc"}
     out_h5, out_tsv = tmp_path / "out" / "UTS01.h5", tmp_path / "out" / "UTS01.tsv"
     table = run_alignment(
-        d["designs"], d["root"], d["subject"], d["nc"], d["regions"],
-        RidgeSettings(alphas=huth_alphas(0, 3, 10)), CVSettings(chunk_len=10, seed=0), TEST_TRIM,
+        d["designs"], responses_of(d["root"], d["subject"]), d["nc"], d["regions"], alignment_settings(),
         out_h5, out_tsv, labels,
     )
     lang = d["region_masks"]["late_language"]
@@ -164,14 +181,18 @@ def test_planted_language_voxels_align_and_stay_below_the_ceiling(tmp_path):
 def test_missing_story_is_skipped_or_fails(tmp_path):
     d = make_planted(tmp_path, layers=(2,))
     response_path(d["root"], d["subject"], "beta").unlink()
+    paths = responses_of(d["root"], d["subject"])
     design = read_design(d["designs"][2])
     with pytest.raises(FileNotFoundError, match="beta"):
-        load_responses(d["root"], d["subject"], TRAIN, design.train_story, TEST, TEST_TRIM, "error")
-    resp = load_responses(d["root"], d["subject"], TRAIN, design.train_story, TEST, TEST_TRIM, "skip")
+        load_responses(paths, TRAIN, design.train_story, TEST, TEST_TRIM, "error")
+    with pytest.raises(KeyError, match="test story 'omega'"):
+        load_responses({s: p for s, p in paths.items() if s != TEST}, TRAIN, design.train_story, TEST, TEST_TRIM,
+                       "skip")
+    resp = load_responses(paths, TRAIN, design.train_story, TEST, TEST_TRIM, "skip")
     assert resp.stories == ["alpha", "gamma", "delta"]
     assert resp.Y_train.shape[0] == 150 + 160 + 130 == resp.keep_rows.sum()
     assert resp.Y_test.shape[0] == 100 and resp.n_repeats == 6
-    stored = load_responses(d["root"], d["subject"], TRAIN, design.train_story, TEST, TEST_TRIM, "skip", d["nc"])
+    stored = load_responses(paths, TRAIN, design.train_story, TEST, TEST_TRIM, "skip", d["nc"])
     np.testing.assert_allclose(stored.Y_test, resp.Y_test, rtol=1e-5, atol=1e-6)
     assert stored.n_repeats == 6 and np.array_equal(stored.Y_train, resp.Y_train)
 
@@ -185,16 +206,17 @@ def test_row_mismatch_names_the_file(tmp_path):
         h["data"] = data[:-3]
     design = read_design(d["designs"][2])
     with pytest.raises(ValueError, match="gamma.hf5: 157 response rows but the design has 160"):
-        load_responses(d["root"], d["subject"], TRAIN, design.train_story, TEST, TEST_TRIM)
+        load_responses(responses_of(d["root"], d["subject"]), TRAIN, design.train_story, TEST, TEST_TRIM, "skip")
 
 
 def test_nc_mask_voxels_fit_only_the_voxels_above_threshold(tmp_path):
     d = make_planted(tmp_path, layers=(2,))
     labels = {"family": "toy", "variant": "pretrained", "subject": d["subject"], "config_hash": "abc"}
-    args = (d["designs"], d["root"], d["subject"], d["nc"], d["regions"],
-            RidgeSettings(alphas=huth_alphas(0, 3, 10), dtype="float64"), CVSettings(chunk_len=10), TEST_TRIM)
-    full = run_alignment(*args, tmp_path / "a.h5", tmp_path / "a.tsv", labels, voxels="all")
-    masked = run_alignment(*args, tmp_path / "m.h5", tmp_path / "m.tsv", labels, voxels="nc_mask")
+    args = (d["designs"], responses_of(d["root"], d["subject"]), d["nc"], d["regions"])
+    ridge = ridge_settings(alphas=huth_alphas(0, 3, 10), dtype="float64")
+    full = run_alignment(*args, alignment_settings(ridge, voxels="all"), tmp_path / "a.h5", tmp_path / "a.tsv", labels)
+    masked = run_alignment(*args, alignment_settings(ridge, voxels="nc_mask"), tmp_path / "m.h5", tmp_path / "m.tsv",
+                           labels)
     mask = d["nc_values"] > 0.4
     assert 0 < mask.sum() < mask.size
     with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "m.h5") as m:
@@ -205,4 +227,24 @@ def test_nc_mask_voxels_fit_only_the_voxels_above_threshold(tmp_path):
     # B only ever uses the voxels above the threshold: identical tables
     assert np.allclose(full["B"], masked["B"], atol=1e-5, equal_nan=True)
     with pytest.raises(ValueError, match="alignment.voxels"):
-        run_alignment(*args, tmp_path / "x.h5", tmp_path / "x.tsv", labels, voxels="regions")
+        run_alignment(*args, alignment_settings(ridge, voxels="regions"), tmp_path / "x.h5", tmp_path / "x.tsv", labels)
+
+
+def test_voxel_batches_do_not_change_the_alignment(tmp_path):
+    """alignment.n_targets_batch (and the other batch sizes) bound memory only: the job's outputs are
+    the same files with or without batches (the chosen alphas identical, the rest up to rounding)."""
+    d = make_planted(tmp_path, layers=(2,))
+    labels = {"family": "toy", "variant": "pretrained", "subject": d["subject"], "config_hash": "abc"}
+    args = (d["designs"], responses_of(d["root"], d["subject"]), d["nc"], d["regions"], alignment_settings())
+    one = run_alignment(*args, tmp_path / "a.h5", tmp_path / "a.tsv", labels)
+    for i, batches in enumerate((RidgeBatches(n_targets=1000), RidgeBatches(n_targets=7, n_alphas=3,
+                                                                             n_targets_refit=5))):
+        other = run_alignment(*args, tmp_path / f"b{i}.h5", tmp_path / f"b{i}.tsv", labels, batches)
+        with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / f"b{i}.h5") as b:
+            assert dict(a.attrs).keys() == dict(b.attrs).keys()
+            assert np.array_equal(a["layer_2/alpha"][...], b["layer_2/alpha"][...])
+            for key in ("rho", "nc_norm", "cv_score"):
+                exact = np.array_equal(a[f"layer_2/{key}"][...], b[f"layer_2/{key}"][...], equal_nan=True)
+                assert exact if i == 0 else np.allclose(a[f"layer_2/{key}"][...], b[f"layer_2/{key}"][...],
+                                                        rtol=0, atol=1e-6, equal_nan=True), key
+        pd.testing.assert_frame_equal(one, other, check_exact=i == 0, atol=1e-6)

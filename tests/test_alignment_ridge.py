@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from braintune.alignment.ridge import (
+    RidgeBatches,
     RidgeSettings,
     bootstrap_chunk_splits,
     fit_ridge_cv,
@@ -15,6 +16,12 @@ from braintune.alignment.ridge import (
     to_himalaya_alphas,
     use_backend,
 )
+
+
+def ridge_settings(**overrides) -> RidgeSettings:
+    """The paper's ridge settings (the schema's defaults), with ``overrides``."""
+    settings = dict(alphas=huth_alphas(1, 4, 15), alpha_convention="huth", score="reference", backend="numpy")
+    return RidgeSettings(**{**settings, **overrides})
 
 
 def _data(n=400, p=30, v=60, seed=0):
@@ -44,7 +51,7 @@ def _reference_bootstrap(X, Y, splits, alphas):
 
 
 def test_alpha_grid_and_convention():
-    grid = huth_alphas()
+    grid = huth_alphas(1, 4, 15)
     assert grid.shape == (15,) and grid[0] == pytest.approx(10) and grid[-1] == pytest.approx(1e4)
     assert np.allclose(to_himalaya_alphas(grid), grid**2)
     assert np.allclose(from_himalaya_alphas(to_himalaya_alphas(grid)), grid)
@@ -58,9 +65,8 @@ def test_single_alpha_fit_equals_closed_form(convention):
     X, Y = _data()
     splits = bootstrap_chunk_splits(len(X), seed=0)
     alpha = 50.0
-    settings = RidgeSettings(alphas=np.array([alpha]), alpha_convention=convention, dtype="float64",
-                             n_targets_batch=7)
-    fit = fit_ridge_cv(X, Y, splits, settings)
+    settings = ridge_settings(alphas=np.array([alpha]), alpha_convention=convention, dtype="float64")
+    fit = fit_ridge_cv(X, Y, splits, settings, RidgeBatches(n_targets=7))
     penalty = alpha if convention == "huth" else np.sqrt(alpha)
     expected = _closed_form(X, Y, penalty)
     assert np.allclose(fit.alphas, alpha)
@@ -73,8 +79,8 @@ def test_single_alpha_fit_equals_closed_form(convention):
 def test_cv_selection_matches_reference_bootstrap_and_refit():
     X, Y = _data(seed=1)
     splits = bootstrap_chunk_splits(len(X), seed=3)
-    alphas = huth_alphas()
-    fit = fit_ridge_cv(X, Y, splits, RidgeSettings(alphas=alphas, dtype="float64", n_targets_batch=16))
+    alphas = huth_alphas(1, 4, 15)
+    fit = fit_ridge_cv(X, Y, splits, ridge_settings(alphas=alphas, dtype="float64"), RidgeBatches(n_targets=16))
     expected = _reference_bootstrap(X, Y, splits, alphas)
     assert np.allclose(fit.alphas, expected)
     assert len(np.unique(fit.alphas)) > 1  # the grid is really searched per voxel
@@ -85,8 +91,8 @@ def test_cv_selection_matches_reference_bootstrap_and_refit():
 def test_float32_batches_agree_with_float64():
     X, Y = _data(seed=2)
     splits = bootstrap_chunk_splits(len(X), seed=0)
-    f64 = fit_ridge_cv(X, Y, splits, RidgeSettings(alphas=huth_alphas(), dtype="float64"))
-    f32 = fit_ridge_cv(X, Y, splits, RidgeSettings(alphas=huth_alphas(), n_targets_batch=9, n_alphas_batch=4))
+    f64 = fit_ridge_cv(X, Y, splits, ridge_settings(dtype="float64"))
+    f32 = fit_ridge_cv(X, Y, splits, ridge_settings(), RidgeBatches(n_targets=9, n_alphas=4))
     assert f32.coef.dtype == np.float32
     assert np.mean(np.isclose(f32.alphas, f64.alphas, rtol=1e-3)) > 0.9
     pred64, pred32 = f64.predict(X), f32.predict(X)
@@ -94,11 +100,33 @@ def test_float32_batches_agree_with_float64():
     assert np.allclose(pred32[:, same], pred64[:, same], atol=1e-3)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_sizes_do_not_change_the_fit(dtype):
+    """alignment.n_targets_batch, n_alphas_batch and n_targets_batch_refit bound memory only: the
+    chosen alphas are the same, the weights and scores equal up to BLAS rounding (a voxel batch
+    changes the blocking of the matrix products); a batch at least as large as the voxels and any
+    alpha batch change nothing."""
+    X, Y = _data(seed=5)
+    splits = bootstrap_chunk_splits(len(X), seed=1)
+    settings = ridge_settings(dtype=dtype)
+    one = fit_ridge_cv(X, Y, splits, settings)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    for batches in (RidgeBatches(n_targets=7), RidgeBatches(n_targets=13, n_alphas=4, n_targets_refit=5)):
+        other = fit_ridge_cv(X, Y, splits, settings, batches)
+        assert np.array_equal(one.alphas, other.alphas)
+        assert np.allclose(one.cv_scores, other.cv_scores, rtol=0, atol=tol)
+        assert np.allclose(one.coef, other.coef, rtol=0, atol=tol)
+    for batches in (RidgeBatches(n_targets=Y.shape[1]), RidgeBatches(n_alphas=4)):
+        other = fit_ridge_cv(X, Y, splits, settings, batches)
+        for key in ("alphas", "cv_scores", "coef"):
+            assert np.array_equal(getattr(one, key), getattr(other, key)), key
+
+
 def test_torch_backend_matches_numpy():
     pytest.importorskip("torch")
     X, Y = _data(seed=4, v=20)
     splits = bootstrap_chunk_splits(len(X), seed=0)
-    fits = {b: fit_ridge_cv(X, Y, splits, RidgeSettings(alphas=huth_alphas(), backend=b, dtype="float64"))
+    fits = {b: fit_ridge_cv(X, Y, splits, ridge_settings(backend=b, dtype="float64"))
             for b in ("numpy", "torch")}
     use_backend("numpy")
     assert np.allclose(fits["numpy"].alphas, fits["torch"].alphas)
@@ -171,6 +199,8 @@ def test_score_and_backend_keys():
     with pytest.raises(ValueError, match="alignment.score"):
         get_score("mse")
     assert resolve_backend("auto", "cpu") == "numpy"
-    assert resolve_backend("torch") == "torch"
+    assert resolve_backend("torch", None) == "torch"
     with pytest.raises(ValueError, match="alignment.backend"):
-        resolve_backend("cupy")
+        resolve_backend("cupy", None)
+    with pytest.raises(ValueError, match="compute.device"):
+        resolve_backend("auto", None)

@@ -1,10 +1,10 @@
-"""Paired dataset: windows against protocol.md 2.2, zero padding, batch plans."""
+"""Paired dataset: windows against docs/protocol.md 2.2, zero padding, batch plans."""
 
 import numpy as np
 import pytest
 
 from braintune.braintuning.dataset import PairedDataset, StoryPairs, cut_windows, window_ends, window_samples
-from braintune.timing import TRGrid
+from braintune.preprocess.timing import TRGrid
 
 SR = 16000
 

@@ -9,9 +9,18 @@ import pytest
 import torch
 from praatio import textgrid
 
-from braintune import models
+from braintune.features import models
 from braintune.braintuning import plan
-from braintune.braintuning.run import run_braintuning, run_stimulus, run_targets
+from braintune.config import defaults
+from braintune.utils import stable_hash
+from braintune.braintuning.run import (
+    BrainTuningSettings,
+    StimulusTuningSettings,
+    TargetSettings,
+    run_braintuning,
+    run_stimulus,
+    run_targets,
+)
 
 SR = 16000
 STORIES = {"alpha": 34, "beta": 32, "gamma": 30}  # respdict TRs
@@ -25,6 +34,30 @@ FAMILY = {
 }
 
 
+def audio_path(root, story):
+    return root / "audio" / f"{story}.npy"
+
+
+def textgrid_path(root, story):
+    return root / "ds" / "derivative" / "TextGrids" / f"{story}.TextGrid"
+
+
+def response_path(root, subject, story):
+    return root / "ds" / "derivative" / "preprocessed_data" / subject / f"{story}.hf5"
+
+
+def respdict_path(root):
+    return root / "ds" / "derivative" / "respdict.json"
+
+
+def nc_path(root, subject):
+    return root / "preprocess" / subject / "noise_ceiling.h5"
+
+
+def targets_path(root, variant, story):
+    return root / "targets" / variant / f"{story}.npy"
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("bt")
@@ -36,7 +69,7 @@ def workdir(tmp_path_factory):
     for story, n in STORIES.items():
         seconds = 2 * (n - 10)
         audio = (rng.standard_normal(seconds * SR) * 0.1).astype(np.float32)
-        path = root / plan.audio_path(story)
+        path = audio_path(root, story)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, audio)
         tg = textgrid.Textgrid()
@@ -44,13 +77,13 @@ def workdir(tmp_path_factory):
         words = [(float(t), float(t) + 0.3, WORDS[i % len(WORDS)]) for i, t in enumerate(times)]
         tg.addTier(textgrid.IntervalTier("phone", [(a, b, "AH0") for a, b, _ in words], 0, seconds))
         tg.addTier(textgrid.IntervalTier("word", words, 0, seconds))
-        tg.save(str(plan.textgrid_path(ds, story)), format="long_textgrid", includeBlankSpaces=True)
+        tg.save(str(textgrid_path(root, story)), format="long_textgrid", includeBlankSpaces=True)
         for subject in ("UTS01",):
             out = ds / "derivative" / "preprocessed_data" / subject / f"{story}.hf5"
             out.parent.mkdir(parents=True, exist_ok=True)
             with h5py.File(out, "w") as handle:
                 handle["data"] = rng.standard_normal((n - 20, n_vox))
-    nc = root / plan.nc_path("UTS01")
+    nc = nc_path(root, "UTS01")
     nc.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(nc, "w") as handle:
         handle["mask"] = np.arange(n_vox) % 3 != 0
@@ -66,6 +99,7 @@ def _config(root):
         "preprocess": {"sample_rate": SR},
         "models": {"w2v": FAMILY},
         "braintuning": {
+            **defaults()["braintuning"],
             "context_trs": 5, "lr_backbone": 1e-3, "lr_head": 1e-2, "schedule": "paper", "warmup_fraction": 0.1,
             "batch_size": 4, "micro_batch_size": 2, "max_epochs": 2, "patience": 2, "shuffle": False,
             "backbone_dropout": False, "num_workers": 0, "keep_state": False, "block_trs": 3,
@@ -75,18 +109,38 @@ def _config(root):
                                  "init": {"n_embd": 8, "n_layer": 1, "n_head": 2, "n_positions": 64},
                                  "layer_step": 1, "context_tokens": 32},
             },
-            "stimulus": {"lr": 2e-5, "warmup_fraction": 0.1, "epochs": 1, "batch_size": 2, "chunk_s": 4.0,
+            "stimulus": {**defaults()["braintuning"]["stimulus"], "lr": 2e-5, "warmup_fraction": 0.1, "epochs": 1, "batch_size": 2, "chunk_s": 4.0,
                          "mask_time_prob": 0.5, "mask_time_length": 2, "num_negatives": 5,
-                         "diversity_loss_weight": 0.1, "freeze_feature_encoder": True},
+                         "diversity_loss_weight": 0.1, "freeze_feature_encoder": True, "head_init": {}},
         },
     }
 
 
-def test_braintuned_checkpoint_loads_as_model(workdir, monkeypatch):
-    monkeypatch.chdir(workdir)
+def _settings(config, variant):
+    return BrainTuningSettings.from_config(config["braintuning"], "w2v", config["models"]["w2v"], variant, config["seed"],
+                                           config["preprocess"]["sample_rate"], config["timing"])
+
+
+def _braintune(root, config, variant, out, train=("alpha", "beta"), val=("gamma",), **kwargs):
+    """One brain-tuning job wired as the rule wires it (explicit input and output paths)."""
+    stories = list(train) + list(val)
+    return run_braintuning(
+        _settings(config, variant), "UTS01", list(train), list(val),
+        audio={s: audio_path(root, s) for s in stories},
+        respdict_path=respdict_path(root),
+        model_dir=out / "model", training_path=out / "training.json", curve_tsv=out / "curve.tsv",
+        curve_png=out / "curve.png", state_dir=out / "state",
+        noise_ceiling=nc_path(root, "UTS01"),
+        responses={s: response_path(root, "UTS01", s) for s in stories},
+        targets={s: targets_path(root, variant, s) for s in stories},
+        **kwargs,
+    )
+
+
+def test_braintuned_checkpoint_loads_as_model(workdir):
     config = _config(workdir)
-    out = workdir / plan.run_dir("w2v", "braintuned", "UTS01")
-    info = run_braintuning(config, "w2v", "braintuned", "UTS01", ["alpha", "beta"], ["gamma"], out)
+    out = workdir / "w2v" / "braintuned" / "UTS01"
+    info = _braintune(workdir, config, "braintuned", out)
     assert (out / "model" / "model.safetensors").exists() and (out / "model" / "config.json").exists()
     assert (out / "curve.png").stat().st_size > 0 and not (out / "state").exists()
     rows = (out / "curve.tsv").read_text().splitlines()
@@ -101,44 +155,61 @@ def test_braintuned_checkpoint_loads_as_model(workdir, monkeypatch):
     assert all(torch.equal(t[k], p[k]) for k in frozen)
     assert any(not torch.equal(t[k], p[k]) for k in t if k not in frozen)
     assert info["best_val_mse"] == pytest.approx(min(float(r.split("\t")[3]) for r in rows[1:]))
+    # the stored config_hash hashes exactly the rule's params; workers and keep_state are not settings
+    assert saved["config_hash"] == stable_hash(_settings(config, "braintuned").params())
+    assert "num_workers" not in _settings(config, "braintuned").training
 
 
-def test_random_and_data_size_variants(workdir, monkeypatch):
-    monkeypatch.chdir(workdir)
+def test_workers_change_no_result(workdir):
+    """braintuning.num_workers assembles batches in background processes (speed only, no param): the
+    trained weights are the same with and without workers."""
     config = _config(workdir)
-    r = run_braintuning(config, "w2v", "random", "UTS01", ["alpha", "beta"], ["gamma"], workdir / "r")
-    b = json.loads((workdir / plan.run_dir("w2v", "braintuned", "UTS01") / "training.json").read_text()) if (
-        workdir / plan.run_dir("w2v", "braintuned", "UTS01") / "training.json").exists() else None
+    a = _braintune(workdir, config, "braintuned", workdir / "w0", num_workers=0)
+    b = _braintune(workdir, config, "braintuned", workdir / "w2", num_workers=2)
+    assert a["best_val_mse"] == b["best_val_mse"] and a["config_hash"] == b["config_hash"]
+    ta = models.load_model(FAMILY, workdir / "w0" / "model").state_dict()
+    tb = models.load_model(FAMILY, workdir / "w2" / "model").state_dict()
+    assert all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+def test_random_and_data_size_variants(workdir):
+    config = _config(workdir)
+    r = _braintune(workdir, config, "random", workdir / "r")
+    braintuned = workdir / "w2v" / "braintuned" / "UTS01" / "training.json"
+    b = json.loads(braintuned.read_text()) if braintuned.exists() else None
     # permuted targets: same rows per story, different content from the true responses
     if b is not None:
         for story in ("alpha", "beta", "gamma"):
             split = "val" if story == "gamma" else "train"
             assert r["data_hashes"][split][story]["rows"] == b["data_hashes"][split][story]["rows"]
             assert r["data_hashes"][split][story]["targets"] != b["data_hashes"][split][story]["targets"]
-    n1 = run_braintuning(config, "w2v", "braintuned_n1", "UTS01", ["alpha", "beta"], ["gamma"], workdir / "n1")
+    n1 = _braintune(workdir, config, "braintuned_n1", workdir / "n1")
     assert n1["train_stories"] == ["alpha"] and n1["n_train_samples"] == 14
 
 
-def test_lm_targets_then_lmtuned(workdir, monkeypatch):
-    monkeypatch.chdir(workdir)
+def test_lm_targets_then_lmtuned(workdir):
     config = _config(workdir)
     stories = list(STORIES)
-    paths = [workdir / plan.targets_path("lmtuned_gpt2", s) for s in stories]
-    info = run_targets(config, "lmtuned_gpt2", stories, paths, info_path=workdir / "info.json")
+    paths = [targets_path(workdir, "lmtuned_gpt2", s) for s in stories]
+    settings = TargetSettings.from_config(config["braintuning"], "lmtuned_gpt2", config["seed"], SR, config["timing"])
+    info = run_targets(settings, stories, {s: audio_path(workdir, s) for s in stories},
+                       {s: textgrid_path(workdir, s) for s in stories}, respdict_path(workdir), dict(zip(stories, paths)),
+                       info_path=workdir / "info.json")
     assert info["dims"] == 2 * 8
     for story, path in zip(stories, paths):
         values = np.load(path)
         assert values.shape == (STORIES[story] - 20, 16) and values.dtype == np.float32
         np.testing.assert_allclose(values.mean(0), 0, atol=1e-5)
-    res = run_braintuning(config, "w2v", "lmtuned_gpt2", "UTS01", ["alpha", "beta"], ["gamma"], workdir / "lm")
+    res = _braintune(workdir, config, "lmtuned_gpt2", workdir / "lm")
     assert res["n_outputs"] == 16 and res["epochs_run"] == 1  # the variant override
 
 
-def test_stimulus_tuned_checkpoint(workdir, monkeypatch):
-    monkeypatch.chdir(workdir)
+def test_stimulus_tuned_checkpoint(workdir):
     config = _config(workdir)
-    out = workdir / plan.run_dir("w2v", "stimulus", "shared")
-    info = run_stimulus(config, "w2v", ["alpha", "beta"], out)
+    out = workdir / "w2v" / "stimulus" / "shared"
+    settings = StimulusTuningSettings.from_config(config["braintuning"], "w2v", config["models"]["w2v"], config["seed"])
+    info = run_stimulus(settings, ["alpha", "beta"], {s: audio_path(workdir, s) for s in ("alpha", "beta")},
+                        out / "model", out / "training.json", out / "curve.tsv", out / "curve.png")
     assert info["epochs_run"] == 1 and np.isfinite(info["final_loss"])
     tuned = models.load_model(FAMILY, out / "model")
     pretrained = models.build_model(FAMILY)

@@ -11,8 +11,8 @@ from braintune.braintuning.targets import (
 )
 from braintune.braintuning.variants import parse_variant, trained_variants
 from braintune.config import ConfigError
-from braintune.timing import TRGrid
-from braintune.transcripts import Interval, Transcript
+from braintune.preprocess.timing import TRGrid
+from braintune.preprocess.transcripts import Interval, Transcript
 
 SR = 16000
 TEXTS = ["the quick brown fox jumps over the lazy dog", "a story about a dog and a fox in the woods at night"]

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from braintune import models
+from braintune.config import defaults
+from braintune.features import models
 from braintune.braintuning.dataset import PairedDataset, StoryPairs, window_samples
 from braintune.braintuning.schedule import make_scheduler
 from braintune.braintuning.trainer import BrainTuner, evaluate, train
-from braintune.timing import TRGrid
+from braintune.preprocess.timing import TRGrid
 
 SR = 16000
 W2V = {
@@ -23,8 +24,8 @@ WHISPER = {
     "init": {"d_model": 16, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 32,
              "num_mel_bins": 80, "max_source_positions": 750},
 }
-CFG = {"batch_size": 8, "micro_batch_size": 4, "max_epochs": 3, "lr_backbone": 1e-3, "lr_head": 1e-2,
-       "schedule": "paper", "warmup_fraction": 0.1, "patience": 10}
+CFG = {**defaults()["braintuning"], "batch_size": 8, "micro_batch_size": 4, "max_epochs": 3, "lr_backbone": 1e-3,
+       "lr_head": 1e-2, "schedule": "paper", "warmup_fraction": 0.1, "patience": 10, "num_workers": 0}
 
 
 def _story(name, n_respdict=36, n_out=6, seed=0):
@@ -158,7 +159,7 @@ def test_paper_schedule_warmup_then_linear_decay():
 
 
 def test_reference_schedule_per_epoch():
-    lrs = _lrs({"schedule": "reference"}, 2, 30)[::2]  # one value per epoch
+    lrs = _lrs({**CFG, "schedule": "reference"}, 2, 30)[::2]  # one value per epoch (the default reference_* keys)
     e = np.arange(30)
     np.testing.assert_allclose(lrs[:, 0], np.where(e < 5, e / 5, 1 - (e - 5) / 25))
     np.testing.assert_allclose(lrs[:, 1], np.maximum(0.8**e, 0.1))

@@ -9,21 +9,27 @@ import numpy as np
 import pytest
 import soundfile
 import yaml
-from conftest import REPO, tiny_config
+from conftest import REPO, demo_settings, generate_demo, tiny_config
 from praatio import textgrid
 
-from braintune.audio import load_wav
-from braintune.config import ConfigError, all_stories, validate_config
+from braintune.preprocess.audio import load_wav
+from braintune.config import ConfigError, all_stories, load_config, validate_config
 from braintune.data import demo
-from braintune.data.demo_layout import dataset_files
-from braintune.noise_ceiling import cc_max  # protocol.md 1.3 (Schoppe et al.), TP = 1
-from braintune.responses import load_respdict, read_repeats, read_responses, response_path
-from braintune.timing import TRGrid
-from braintune.transcripts import read_textgrid
+from braintune.data.demo_settings import response_files, stimulus_files
+from braintune.preprocess.noise_ceiling import cc_max  # docs/protocol.md 1.3 (Schoppe et al.), TP = 1
+from braintune.preprocess.responses import load_respdict, read_repeats, read_responses, response_path
+from braintune.preprocess.timing import TRGrid
+from braintune.preprocess.transcripts import read_textgrid
 from braintune.utils import file_md5
 
 ARPABET = re.compile(r"^(AA|AE|AH|AO|AW|AY|EH|ER|EY|IH|IY|OW|OY|UH|UW)[012]$|^(B|CH|D|DH|F|G|HH|JH|K|L|M|N|NG|P|R|S|SH|T|TH|V|W|Y|Z|ZH)$")
 PAUSES = {"sp", "br"}
+
+
+def dataset_files(config: dict) -> dict[str, list[str]]:
+    """Every file the generator writes under the dataset root, by kind."""
+    stimuli, responses = demo_settings(config)
+    return {**stimulus_files(stimuli), "responses": response_files(responses)}
 
 
 def test_every_file_of_the_layout_exists(tiny_dataset):
@@ -39,12 +45,12 @@ def test_every_file_of_the_layout_exists(tiny_dataset):
 def test_respdict_wav_and_tr_grid_agree(tiny_dataset):
     root, config = tiny_dataset
     respdict = load_respdict(root)
-    assert list(respdict) == all_stories(config)
+    assert list(respdict) == sorted(all_stories(config))
     for story, n_trs in respdict.items():
         grid = TRGrid.from_config(n_trs, config["timing"])
         info = soundfile.info(root / "stimuli" / f"{story}.wav")
         assert (info.samplerate, info.channels, info.subtype, info.format) == (44100, 2, "PCM_16", "WAV")
-        # protocol.md 2.1: the audio covers the grid from -sound_start to the end of the last TR
+        # docs/protocol.md 2.1: the audio covers the grid from -sound_start to the end of the last TR
         expected = (grid.n_trs) * grid.tr_s - grid.sound_start_s
         assert abs(info.frames / 44100 - expected) < 1.5 / 44100
         stereo, _ = soundfile.read(root / "stimuli" / f"{story}.wav", dtype="int16")
@@ -147,9 +153,9 @@ def test_word_onsets_agree_with_the_audio(tiny_dataset):
 def test_generation_is_deterministic(tiny_dataset, tmp_path):
     root, config = tiny_dataset
     again = tiny_config(tmp_path / "same")
-    demo.generate(again)
+    generate_demo(again)
     other = tiny_config(tmp_path / "other", seed=1)
-    demo.generate(other)
+    generate_demo(other)
     files = [p for paths in dataset_files(config).values() for p in paths]
     for rel in files:
         assert file_md5(root / rel) == file_md5(Path(again["dataset"]["root"]) / rel), rel
@@ -189,7 +195,7 @@ def test_ground_truth_contents(tiny_dataset):
 
 
 def test_noise_ceiling_of_the_repeats_recovers_the_truth(tiny_dataset):
-    """The planted ceiling is what the repeats imply: on the tiny files, the protocol.md 1.3 cc_max of
+    """The planted ceiling is what the repeats imply: on the tiny files, the docs/protocol.md 1.3 cc_max of
     the written repeats follows the truth and the planted regions stand out."""
     root, config = tiny_dataset
     n_rep = config["demo"]["n_repeats"]
@@ -211,7 +217,7 @@ def test_noise_ceiling_of_a_long_test_story_correlates_above_0_9(tmp_path):
     config["dataset"]["subjects"] = ["UTS01"]
     config["stories"].update(braintuning_train=["souls"], alignment_train=["souls", "stagefright"])
     config["demo"].update(story_duration_s=[20, 25], test_story_duration_s=1500, n_repeats=10, voxel_stride=40)
-    demo.generate(config)
+    generate_demo(config)
     root = Path(config["dataset"]["root"])
     repeats = read_repeats(response_path(root, "UTS01", config["stories"]["test"])).astype(np.float64)
     assert repeats.shape[0] == 10 and repeats.shape[1] > 700
@@ -223,8 +229,7 @@ def test_noise_ceiling_of_a_long_test_story_correlates_above_0_9(tmp_path):
 
 
 def test_schema_names_the_bad_demo_key():
-    with open(REPO / "config" / "config.yaml") as handle:
-        config = yaml.safe_load(handle)
+    config = load_config(REPO / "config" / "config.yaml")
     config["demo"]["voxel_mask"] = "everything"
     with pytest.raises(ConfigError, match=r"demo\.voxel_mask"):
         validate_config(config)
@@ -243,8 +248,7 @@ def test_schema_names_the_bad_demo_key():
 
 
 def test_config_demo_section_is_optional_and_sized():
-    with open(REPO / "config" / "config.yaml") as handle:
-        config = yaml.safe_load(handle)
+    config = load_config(REPO / "config" / "config.yaml")
     # rows of the demo's test story after test_trim are enough to score a model
     n_rows = config["demo"]["test_story_duration_s"] / config["timing"]["tr_s"] - 10
     assert n_rows - config["timing"]["test_trim"] >= 20
@@ -257,7 +261,7 @@ def test_short_story_fails_with_a_clear_message(tmp_path):
     config = tiny_config(tmp_path)
     config["demo"]["story_duration_s"] = [3, 4]
     with pytest.raises(ValueError, match=r"demo story '.*': .* response rows"):
-        demo.make_story("souls", config)
+        demo.make_story("souls", demo_settings(config)[0])
     assert json.dumps(dataset_files(config))
 
 
@@ -269,14 +273,15 @@ def test_encoding_model_on_the_true_drivers_finds_the_planted_regions(tmp_path):
     config["dataset"]["subjects"] = ["UTS01"]
     config["stories"]["braintuning_train"] = ["souls", "howtodraw", "hangtime", "avatar"]
     config["demo"].update(story_duration_s=[80, 90], test_story_duration_s=80)
-    demo.generate(config)
+    generate_demo(config)
     root = Path(config["dataset"]["root"])
     respdict = load_respdict(root)
+    responses = demo_settings(config)[1]
     vocab = demo.demo_text.vocabulary()
     _, vectors = demo.demo_text.semantic_vectors(config["demo"]["seed"], config["demo"]["semantic_dim"], config["demo"]["within_group_sd"])
     word_vectors = {w: vectors[i] for i, (w, _) in enumerate(vocab)}
     hrf = demo.spm_hrf(demo.FINE_DT)
-    drivers = {s: demo.story_drivers(root, s, respdict[s], config, word_vectors, hrf) for s in all_stories(config)}
+    drivers = {s: demo.story_drivers(root, s, respdict[s], responses, word_vectors, hrf) for s in all_stories(config)}
     test = config["stories"]["test"]
     train = [s for s in all_stories(config) if s != test]
     Y = np.vstack([read_responses(response_path(root, "UTS01", s)) for s in train]).astype(np.float64)
@@ -299,3 +304,40 @@ def test_encoding_model_on_the_true_drivers_finds_the_planted_regions(tmp_path):
     assert r_aud[auditory].mean() > r_sem[auditory].mean() + 0.15
     assert r_sem[language].mean() > r_aud[language].mean() + 0.15
     assert max(r_aud[background].mean(), r_sem[background].mean()) < 0.2
+
+
+def test_the_demo_depends_on_the_story_names_not_their_roles(tmp_path):
+    """Moving a story between brain-tuning train and validation (or any other role but the test story)
+    leaves the generator's settings, hence the rules' params, unchanged; a new story changes them."""
+    config = tiny_config(tmp_path)
+    moved = tiny_config(tmp_path)
+    moved["stories"].update(braintuning_train=["souls"], braintuning_val=["stagefright", "howtodraw"],
+                            alignment_train=["howtodraw", "stagefright", "souls"], lowlevel_train=["souls"])
+    assert [s.params() for s in demo_settings(config)] == [s.params() for s in demo_settings(moved)]
+    added = tiny_config(tmp_path)
+    added["stories"]["alignment_train"] = ["souls", "howtodraw", "stagefright", "avatar"]
+    assert demo_settings(added)[0].params() != demo_settings(config)[0].params()
+    paths = tiny_config(tmp_path / "elsewhere")  # the ground truth and the filestore are outputs, not settings
+    assert [s.params() for s in demo_settings(paths)] == [s.params() for s in demo_settings(config)]
+
+
+def test_missing_stories_leave_the_response_files_out(tmp_path):
+    """demo.missing_stories mimics UTS04 lacking `life`: the subject's listed stories get no response
+    file (the stimuli and the other subjects' responses are unchanged); the test story cannot be missing."""
+    config = tiny_config(tmp_path)
+    config["dataset"]["subjects"] = ["UTS01", "UTS02"]
+    config["stories"].update(braintuning_train=["souls"], braintuning_val=["stagefright"], alignment_train=["souls"])
+    config["demo"].update(story_duration_s=[20, 25], test_story_duration_s=60, voxel_stride=200,
+                          missing_stories={"UTS02": ["souls"]})
+    _, responses = demo_settings(config)
+    assert "derivative/preprocessed_data/UTS02/souls.hf5" not in response_files(responses)
+    generate_demo(config)
+    root = Path(config["dataset"]["root"])
+    assert not response_path(root, "UTS02", "souls").exists()
+    assert response_path(root, "UTS01", "souls").exists() and response_path(root, "UTS02", "stagefright").exists()
+    config["demo"]["missing_stories"] = {"UTS02": [config["stories"]["test"]]}
+    with pytest.raises(ValueError, match=r"demo\.missing_stories\.UTS02: the test story"):
+        demo_settings(config)
+    config["demo"]["missing_stories"] = {"UTS05": ["souls"]}
+    with pytest.raises(ValueError, match=r"demo\.missing_stories: subject 'UTS05'"):
+        demo_settings(config)

@@ -17,11 +17,13 @@ import h5py
 import numpy as np
 import pytest
 
-from braintune.config import load_config, REPO_ROOT
+from conftest import REPO as REPO_ROOT
+
+from braintune.config import load_config
 from braintune.data import download as dl
 from braintune.data.manifest import Entry, build_manifest, parse_annex_target, read_manifest, write_manifest
-from braintune.preprocess import MissingStoryError, available_stories
-from braintune.responses import read_responses
+from braintune.preprocess.stories import MissingStoryError, available_stories
+from braintune.preprocess.responses import read_responses
 
 TAG = "3.1.0"
 
@@ -435,7 +437,7 @@ def test_paper_dry_run_lists_exactly_the_needed_files_and_their_total(tmp_path):
                 entries.append(Entry(rel, sizes[rel], "0" * 32, True))
     entries.append(Entry("derivative/preprocessed_data/UTS01/thestory.hf5", 5, "0" * 32, True))  # not needed
     write_manifest(tmp_path / "resources/ds003020/manifest.tsv", entries)
-    targets = [f"download_{job}" for job in plan]
+    targets = [f"data_download_{job}" for job in plan]
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", *targets, "-n", "-s", str(REPO_ROOT / "workflow/Snakefile"),
          "--directory", str(tmp_path), "--configfile", str(REPO_ROOT / "config/ds003020.yaml")],
@@ -455,4 +457,24 @@ def test_paper_dry_run_lists_exactly_the_needed_files_and_their_total(tmp_path):
     assert "resources/ds003020/derivative/preprocessed_data/UTS04/life.hf5" not in listed
     assert "resources/ds003020/derivative/preprocessed_data/UTS05/life.hf5" in listed
     assert len([p for p in listed if "preprocessed_data" in p]) == 8 * 27 - 1
-    assert re.search(r"download_responses_UTS04\s+1", out)
+    assert re.search(r"data_download_responses_UTS04\s+1", out)
+
+
+def test_download_job_fetches_its_declared_outputs(dataset, server):
+    """A download rule's job gets only its outputs (files and folders under the dataset root) and the
+    manifest: the dataset paths come from the outputs, whatever the root; network settings change no file."""
+    config, export = dataset
+    _build(config)
+    root = Path(config["dataset"]["root"])
+    plan = dl.download_plan(config)
+    outputs = [root / p.rstrip("/") for p in plan["transcripts"] + plan["pycortex_UTS01"]]
+    manifest = read_manifest(config["download"]["manifest"])
+    found_root, paths = dl.dataset_paths(outputs, manifest)
+    assert found_root == root and paths == plan["transcripts"] + plan["pycortex_UTS01"]
+    fast = dl.FetchOptions.from_config({**config["download"], "max_parallel": 8, "retries": 1})
+    dl.download_files(outputs, config["download"]["manifest"], tuple(config["download"]["exclude"]), fast)
+    for path in plan["transcripts"]:
+        assert (root / path).read_bytes() == (export / path).read_bytes()
+    assert (root / "derivative/pycortex-db/UTS01/transforms/xfm_auto/matrices.xfm").is_file()
+    with pytest.raises(dl.DownloadError, match="not a path of the dataset manifest"):
+        dl.dataset_paths([root / "stimuli" / "nosuchstory.wav"], manifest)

@@ -151,11 +151,12 @@ def test_demo_stand_ins_follow_each_corpus_layout(tmp_path):
     assert commands.label.nunique() == 35 and set(commands.split) == {"train", "test"}
     crema = datasets.read_corpus("crema_d", {"path": str(tmp_path / "crema_d"), "test_fraction": 0.5})
     assert crema.label.nunique() == 6 and crema.groupby("split").speaker.nunique().to_dict() == {"test": 1, "train": 1}
-    slurp = datasets.read_corpus("slurp", {"path": str(tmp_path / "slurp")})
+    slurp = datasets.read_corpus("slurp", {"path": str(tmp_path / "slurp"), "label": "action",
+                                           "audio_subdir": "audio/slurp_real"})
     assert set(slurp.split) == {"train", "valid", "test"} and "set" in set(slurp.label)
     audio = datasets.load_utterance(slurp.path.iloc[0], SR)
     assert audio.dtype == np.float32 and 0.3 < len(audio) / SR < 5
-    from braintune.downstream import preference
+    from braintune.preference import analysis as preference
 
     seg = preference.find_word_segments(tmp_path / "words", ["divine", "god"], max_instances=3)
     assert sorted(seg.word) == ["divine", "god"] and (seg.end_s > seg.start_s).all()

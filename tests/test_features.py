@@ -1,14 +1,16 @@
 """braintune.features: causal windows, Lanczos resampling, trims, z-scores and delays."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
 import torch
 
-from braintune import models
+from braintune.features import models
 from braintune.features import design, lanczos, windows
 from braintune.features.store import read_features
-from braintune.timing import TRGrid
+from braintune.preprocess.timing import TRGrid
 
 TIMING = {"tr_s": 2.0, "sound_start_s": 10.0, "trim_start": 10, "trim_end": 5, "test_trim": 40}
 SMALL = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=[16, 16, 16],
@@ -72,13 +74,17 @@ def test_window_feature_is_the_last_valid_frame_of_a_direct_forward():
 
 def test_feature_job_writes_and_resumes(tmp_path, monkeypatch):
     fam = FAMILIES["wav2vec2"]
-    cfg = {"context_s": 1.0, "chunk_s": 0.5, "batch_size": 4}
+    cfg = windows.WindowSettings(context_s=1.0, chunk_s=0.5)
+
+    def job(settings, batch_size=4, **kwargs):
+        return windows.run_feature_job(fam, settings, audio_paths, out_paths, None, "cpu", batch_size, **kwargs)
+
     audio_paths, out_paths = {}, {}
     for i, story in enumerate(["a", "b"]):
         audio_paths[story] = tmp_path / f"{story}.npy"
         np.save(audio_paths[story], np.random.default_rng(i).standard_normal(16000 * (2 + i)).astype(np.float32))
         out_paths[story] = tmp_path / "out" / f"{story}.h5"
-    status = windows.run_feature_job(fam, cfg, audio_paths, out_paths, attrs={"variant": "pretrained"})
+    status = job(cfg, attrs={"variant": "pretrained"})
     assert status == {"a": "computed", "b": "computed"}
     times, layers = read_features(out_paths["b"])
     assert times.shape == (6,) and sorted(layers) == [0, 1, 2] and layers[1].shape == (6, 16) and layers[1].dtype == np.float32
@@ -100,17 +106,17 @@ def test_feature_job_writes_and_resumes(tmp_path, monkeypatch):
     for path in out_paths.values():
         path.unlink()
     with pytest.raises(RuntimeError, match="killed"):
-        windows.run_feature_job(fam, cfg, audio_paths, out_paths)
+        job(cfg)
     monkeypatch.setattr(windows, "extract_window_features", real)
-    assert windows.run_feature_job(fam, cfg, audio_paths, out_paths) == {"a": "resumed", "b": "computed"}
+    assert job(cfg) == {"a": "resumed", "b": "computed"}
     np.testing.assert_array_equal(read_features(out_paths["b"])[1][1], layers[1])
     # other window parameters change the fingerprint: nothing is reused
     with pytest.raises(RuntimeError, match="killed"):
         monkeypatch.setattr(windows, "extract_window_features", dying)
         calls.clear()
-        windows.run_feature_job(fam, cfg, audio_paths, out_paths)
+        job(cfg)
     monkeypatch.setattr(windows, "extract_window_features", real)
-    status = windows.run_feature_job(fam, {**cfg, "chunk_s": 0.25}, audio_paths, out_paths)
+    status = job(windows.WindowSettings(context_s=1.0, chunk_s=0.25))
     assert status == {"a": "computed", "b": "computed"}
     with pytest.raises(KeyError, match="layer_7"):
         read_features(out_paths["a"], [7])
@@ -220,12 +226,34 @@ def test_model_design_job_roundtrip(tmp_path):
         paths[story] = tmp_path / f"{story}.h5"
         windows.write_features(paths[story], times, feats, {"story": story})
     outs = {1: tmp_path / "d" / "layer_1.h5", 3: tmp_path / "d" / "layer_3.h5"}
-    design.run_model_design_job(paths, outs, respdict, timing, ["a", "b"], "t", [1, 2], attrs={"family": "x"})
+    (tmp_path / "respdict.json").write_text(json.dumps(respdict))
+    settings = design.DesignSettings.from_config({"delays": [1, 2], "lanczos_window": 3, "lanczos_cutoff_mult": 1.0},
+                                                 timing, ["a", "b"], "t")
+    design.run_model_design_job(settings, paths, outs, tmp_path / "respdict.json", attrs={"family": "x"})
     d = design.read_design(outs[3])
     assert d["X_train"].shape == (20 + 22, 8) and d["X_test"].shape == (25 - 5, 8)
     assert list(d["attrs"]["train_stories"]) == ["a", "b"] and d["attrs"]["test_story"] == "t"
     assert list(d["attrs"]["delays"]) == [1, 2] and d["attrs"]["layer"] == 3 and d["attrs"]["family"] == "x"
     assert set(d["zscored"]) == {"a", "b", "t"} and d["zscored"]["t"].shape == (25, 4)
     np.testing.assert_allclose(d["zscored"]["a"].mean(0), 0, atol=1e-5)
-    with pytest.raises(KeyError, match="no TR count"):
-        design.run_model_design_job(paths, outs, {"a": 40}, timing, ["a"], "t", [1])
+    (tmp_path / "short.json").write_text(json.dumps({"a": 40}))
+    with pytest.raises(KeyError, match=r"short.json: no TR count"):
+        design.run_model_design_job(settings, paths, outs, tmp_path / "short.json")
+
+
+def test_batch_size_changes_no_feature(tmp_path):
+    """features.batch_size changes speed only (it is no param of the rule): two batch sizes give the
+    same features up to float32 rounding (the matrix kernels block differently; about 1e-5 relative)."""
+    fam = FAMILIES["wav2vec2"]
+    settings = windows.WindowSettings(context_s=1.0, chunk_s=0.5)
+    audio = {"a": tmp_path / "a.npy"}
+    np.save(audio["a"], np.random.default_rng(0).standard_normal(16000 * 3).astype(np.float32))
+    results = []
+    for batch_size in (1, 64):
+        out = {"a": tmp_path / f"b{batch_size}" / "a.h5"}
+        windows.run_feature_job(fam, settings, audio, out, None, "cpu", batch_size)
+        results.append(read_features(out["a"]))
+    (t1, f1), (t2, f2) = results
+    np.testing.assert_array_equal(t1, t2)
+    for layer in f1:
+        np.testing.assert_allclose(f1[layer], f2[layer], rtol=2e-5, atol=1e-6)

@@ -1,31 +1,33 @@
 """The features stage on the generated ds003020 miniature (conftest's ``tiny_dataset``): the design
-rows line up with the response files, and the low-level features follow the known TextGrids."""
+rows line up with the response files, and the speech descriptors follow the known TextGrids."""
 
 import numpy as np
 
-from braintune.audio import load_wav
+from braintune.preprocess.audio import load_wav
 from braintune.config import all_stories
-from braintune.features import design, lowlevel, windows
-from braintune.responses import load_respdict, read_responses, response_path
-from braintune.timing import TRGrid
-from braintune.transcripts import read_textgrid
+from braintune.features import descriptors, design, windows
+from braintune.preprocess.responses import load_respdict, read_responses, response_path
+from braintune.preprocess.timing import TRGrid
+from braintune.preprocess.transcripts import read_textgrid
 
 
 def test_design_rows_match_responses(tiny_dataset, tmp_path):
     root, config = tiny_dataset
-    stories = all_stories(config)
+    stories = sorted(all_stories(config))
     audio_paths = {}
     for story in stories:
         audio_paths[story] = tmp_path / f"{story}.npy"
         np.save(audio_paths[story], load_wav(root / "stimuli" / f"{story}.wav"))
     family = config["models"]["whisper"]
     outs = {s: tmp_path / "features" / f"{s}.h5" for s in stories}
-    windows.run_feature_job(family, config["features"], audio_paths, outs)
+    windows.run_feature_job(family, windows.WindowSettings.from_config(config["features"]), audio_paths, outs, None, "cpu",
+                            config["features"]["batch_size"])
     layers = {layer: tmp_path / "design" / f"layer_{layer}.h5" for layer in family["layers"]}
     respdict = load_respdict(root)
     train = config["stories"]["alignment_train"]
     test = config["stories"]["test"]
-    design.run_model_design_job(outs, layers, respdict, config["timing"], train, test, config["features"]["delays"])
+    settings = design.DesignSettings.from_config(config["features"], config["timing"], train, test)
+    design.run_model_design_job(settings, outs, layers, root / "derivative" / "respdict.json")
     d = design.read_design(layers[family["layers"][-1]])
     subject = config["dataset"]["subjects"][0]
     n_rows = [read_responses(response_path(root, subject, s)).shape[0] for s in train]
@@ -38,15 +40,16 @@ def test_design_rows_match_responses(tiny_dataset, tmp_path):
     assert np.isfinite(d["X_train"]).all() and np.abs(d["X_train"]).max() > 0
 
 
-def test_lowlevel_features_follow_the_transcripts(tiny_dataset, tmp_path):
+def test_descriptors_follow_the_transcripts(tiny_dataset, tmp_path):
     root, config = tiny_dataset
-    stories = all_stories(config)
+    stories = sorted(all_stories(config))
     cfg = {**config["lowlevel_features"], "articulation_downsample": "count"}
     outs = {s: tmp_path / f"{s}.h5" for s in stories}
-    inventories = lowlevel.run_lowlevel_job(
+    inventories = descriptors.run_descriptors_job(
+        descriptors.DescriptorSettings.from_config(cfg, config["features"], config["timing"]),
         {s: root / "stimuli" / f"{s}.wav" for s in stories},
         {s: root / "derivative" / "TextGrids" / f"{s}.TextGrid" for s in stories},
-        outs, tmp_path / "inventory.json", load_respdict(root), config["timing"], cfg,
+        root / "derivative" / "respdict.json", outs, tmp_path / "inventory.json",
     )
     import h5py
 
@@ -57,9 +60,9 @@ def test_lowlevel_features_follow_the_transcripts(tiny_dataset, tmp_path):
         with h5py.File(outs[story]) as h5:
             art, di, spec = h5["articulation"][()], h5["diphone"][()], h5["powspec"][()]
         # every phone is voiced or unvoiced: the per-TR counts add up to the phones on the grid
-        names = list(lowlevel.articulation_table()[0])
+        names = list(descriptors.articulation_table()[0])
         counts = art[:, names.index("voiced")] + art[:, names.index("unvoiced")]
-        on_grid = (lowlevel.tr_index_of(np.array([(p.start + p.end) / 2 for p in phones]), grid) >= 0).sum()
+        on_grid = (descriptors.tr_index_of(np.array([(p.start + p.end) / 2 for p in phones]), grid) >= 0).sum()
         assert counts.sum() == on_grid == len(phones)
         speech = counts > 0
         assert di[~speech].sum() <= 2  # a diphone boundary can fall just across a TR edge

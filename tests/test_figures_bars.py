@@ -9,6 +9,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from braintune.figures import bars, style  # noqa: E402
+from braintune.statistics import summarise  # noqa: E402
 
 FAMILIES = ["wav2vec2", "hubert", "whisper"]
 VARIANTS = ["pretrained", "bigslm", "braintuned"]
@@ -22,34 +23,13 @@ def table(seed=0, layers=(1, 2)):
     return pd.DataFrame(rows)
 
 
-def test_summarise_standard_error_across_participants():
-    t = table()
-    out = bars.summarise(t, "B")
-    assert len(out) == len(FAMILIES) * len(VARIANTS)
-    sel = t[(t.family == "hubert") & (t.variant == "bigslm")]
-    per_subject = sel.groupby("subject")["B"].mean().to_numpy()  # layers averaged first
-    row = out[(out.family == "hubert") & (out.variant == "bigslm")].iloc[0]
-    assert row["n"] == len(SUBJECTS)
-    assert row["mean"] == pytest.approx(per_subject.mean())
-    assert row["se"] == pytest.approx(per_subject.std(ddof=1) / np.sqrt(len(SUBJECTS)))
-
-
-def test_summarise_single_participant_has_no_error_and_drops_nan():
-    t = pd.DataFrame(dict(family=["a", "a", "a"], variant=["v", "v", "w"], subject=["s1", "s1", "s1"],
-                          B=[1.0, np.nan, 2.0]))
-    out = bars.summarise(t, "B").set_index("variant")
-    assert out.loc["v", "mean"] == 1.0 and out.loc["v", "n"] == 1 and np.isnan(out.loc["v", "se"])
-    with pytest.raises(KeyError, match="R"):
-        bars.summarise(t, "R")
-
-
 def test_grouped_bars_patches_errorbars_and_asterisks():
-    summary = bars.summarise(table(), "B")
+    summary = summarise(table(), "B")
     fig, ax = plt.subplots()
-    marks = {("wav2vec2", "braintuned"): 0.01, ("hubert", "braintuned"): 0.2, ("whisper", "braintuned"): np.nan}
+    marks = {("wav2vec2", "braintuned"): True, ("hubert", "braintuned"): False, ("whisper", "braintuned"): False}
     plot = bars.grouped_bars(ax, summary, FAMILIES, VARIANTS, marks=marks,
-                             brackets=[("whisper", "pretrained", "braintuned", 0.049),
-                                       ("hubert", "pretrained", "braintuned", 0.051)])
+                             brackets=[("whisper", "pretrained", "braintuned", True),
+                                       ("hubert", "pretrained", "braintuned", False)])
     assert len(plot.bars) == 9 and len(ax.patches) == 9
     assert set(plot.marks) == {("wav2vec2", "braintuned")}
     assert set(plot.bracket_marks) == {("whisper", "pretrained", "braintuned")}
@@ -77,7 +57,7 @@ def test_grouped_bars_missing_pair_leaves_gap_and_negative_marks_go_below():
     summary = pd.DataFrame(dict(family=["a", "a", "b"], variant=["pretrained", "braintuned", "pretrained"],
                                 mean=[-2.0, -1.0, 3.0], se=[0.5, 0.1, np.nan]))
     fig, ax = plt.subplots()
-    plot = bars.grouped_bars(ax, summary, ["a", "b"], ["pretrained", "braintuned"], marks={("a", "pretrained"): 0.001})
+    plot = bars.grouped_bars(ax, summary, ["a", "b"], ["pretrained", "braintuned"], marks={("a", "pretrained"): True})
     assert len(plot.bars) == 3 and ("b", "braintuned") not in plot.bars
     assert ("b", "pretrained") not in plot.errorbars  # NaN standard error: no error bar
     _, y = plot.marks[("a", "pretrained")].get_position()
@@ -92,8 +72,7 @@ def test_style_palette_order_and_asterisk(tmp_path):
     assert style.order_variants(["braintuned", "braintuned_n12", "bigslm", "pretrained", "braintuned_n3"]) == [
         "pretrained", "bigslm", "braintuned", "braintuned_n3", "braintuned_n12"]
     assert style.order_families(["whisper", "x", "wav2vec2"]) == ["wav2vec2", "whisper", "x"]
-    assert style.asterisk(0.049) == "*" and style.asterisk(0.05) == "" and style.asterisk(float("nan")) == ""
-    assert style.asterisk(0.01, alpha=0.001) == "" and style.asterisk(None) == ""
+    assert style.asterisk(True) == "*" and style.asterisk(False) == "" and style.asterisk(np.bool_(True)) == "*"
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     written = style.save_figure(fig, [tmp_path / "f.pdf", tmp_path / "f.png"])

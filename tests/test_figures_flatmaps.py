@@ -5,6 +5,8 @@ filestore copy every test session shares (conftest.TEST_FILESTORE): only the fir
 machine pays pycortex's flatmap cache (about 20-40 s); later ones take about a second per map.
 """
 
+import dataclasses
+
 import h5py
 import matplotlib
 
@@ -101,47 +103,62 @@ def write_lowlevel(path, drop):
 
 
 def test_make_flatmap_figures_end_to_end(s1, tmp_path):
+    from braintune.statistics import run_voxel_differences
+
     cortex, target, mask = s1
     n = int(mask.sum())
     rng = np.random.default_rng(1)
-    files, targets = {}, {}
+    differences, noise_ceilings, targets = {}, {}, {}
     for s in ("UTS01", "UTS02"):
         nc = rng.uniform(0, 0.9, n).astype(np.float32)
-        with h5py.File(tmp_path / f"{s}_nc.h5", "w") as f:
+        noise_ceilings[s] = str(tmp_path / f"{s}_nc.h5")
+        with h5py.File(noise_ceilings[s], "w") as f:
             f["nc"] = nc
             f["mask"] = nc > 0.4
-        for v, shift in (("pre", 0.0), ("bt", 0.05)):
+        for v, shift in (("pretrained", 0.0), ("braintuned", 0.05)):
             rho = rng.normal(shift, 0.1, n)
             write_alignment(tmp_path / f"{s}_{v}_a.h5", rho, rho / np.maximum(nc, 1e-3))
             write_lowlevel(tmp_path / f"{s}_{v}_l.h5", rng.normal(-shift, 0.1, n))
-        files[s] = dict(alignment_reference=str(tmp_path / f"{s}_bt_a.h5"),
-                        alignment_baseline=str(tmp_path / f"{s}_pre_a.h5"),
-                        lowlevel_reference=str(tmp_path / f"{s}_bt_l.h5"),
-                        lowlevel_baseline=str(tmp_path / f"{s}_pre_l.h5"), noise_ceiling=str(tmp_path / f"{s}_nc.h5"))
+        differences[s] = str(tmp_path / f"{s}_differences.h5")
+        written = run_voxel_differences(
+            {v: tmp_path / f"{s}_{v}_a.h5" for v in ("pretrained", "braintuned")},
+            {v: tmp_path / f"{s}_{v}_l.h5" for v in ("pretrained", "braintuned")},
+            "braintuned", differences[s], {"family": "wav2vec2", "subject": s})
+        assert written == ["alignment/rho/pretrained", "alignment/nc_norm/pretrained", "lowlevel/drop/pretrained"]
+        with h5py.File(differences[s]) as d, h5py.File(tmp_path / f"{s}_braintuned_a.h5") as a, \
+                h5py.File(tmp_path / f"{s}_pretrained_a.h5") as b:
+            assert np.array_equal(d["alignment/rho/pretrained"][...], a["layer_mean/rho"][...] - b["layer_mean/rho"][...])
         targets[s] = [target.filestore, "S1", "fullhead", 1]
-    figures = dict(representative_subject="UTS02", flatmap_subjects=None, nc_subjects=["UTS01"],
-                   flatmap_height=HEIGHT, flatmap_percentile=99, alignment_map="rho", flatmap_voxels="nc_mask", dpi=60)
+    settings = jobs.FlatmapSettings(
+        flatmap_family="wav2vec2", baseline_variant="pretrained", representative_subject="UTS02",
+        flatmap_subjects=None, nc_subjects=["UTS01"], alignment_map="rho", flatmap_voxels="nc_mask",
+        flatmap_percentile=99, flatmap_height=HEIGHT, dpi=60, nc_threshold=0.4)
     names = ("fig2c", "fig13", "fig15")
     outputs = {k: {e: str(tmp_path / f"{k}.{e}") for e in ("pdf", "png")} for k in names}
-    timings = jobs.make_flatmap_figures(files, targets, outputs, figures, "wav2vec2", 0.4)
+    timings = jobs.make_flatmap_figures(differences, noise_ceilings, targets, outputs, settings)
     assert set(timings) == set(names)
     for k in names:
         for e in ("pdf", "png"):
             assert (tmp_path / f"{k}.{e}").stat().st_size > 5000
-    figures_bad = dict(figures, representative_subject="UTS05")
     with pytest.raises(KeyError, match="UTS05"):
-        jobs.make_flatmap_figures(files, targets, outputs, figures_bad, "wav2vec2", 0.4)
+        jobs.make_flatmap_figures(differences, noise_ceilings, targets, outputs,
+                                  dataclasses.replace(settings, representative_subject="UTS05"))
+    with pytest.raises(KeyError, match="no dataset 'alignment/rho/random'"):
+        jobs.make_flatmap_figures(differences, noise_ceilings, targets, {"fig2c": outputs["fig2c"]},
+                                  dataclasses.replace(settings, baseline_variant="random"))
 
 
 def test_make_bar_figures_from_tsv(tmp_path):
     from test_figures_paper import per_subject_tables, wilcoxon_from
 
+    from braintune.statistics import FULL_PRECISION, summary_table, write_tsv
+
     align, low = per_subject_tables()
     tables = {}
-    for name, table in (("alignment_subject", align), ("lowlevel_subject", low),
+    for name, table in (("alignment_summary", summary_table(align, "B")), ("lowlevel_summary", summary_table(low, "R")),
                         ("wilcoxon_alignment", wilcoxon_from(align, "B")), ("wilcoxon_lowlevel", wilcoxon_from(low, "R"))):
         tables[name] = tmp_path / f"{name}.tsv"
-        table.to_csv(tables[name], sep="\t", index=False)
+        write_tsv(table, tables[name], None if name in FULL_PRECISION else "%.6g")
     config = {"models": {f: {} for f in ("wav2vec2", "hubert", "whisper", "hubert_large")},
               "figures": {"scale": {"base_family": "hubert", "large_family": "hubert_large", "region": "late_language"}}}
     names = jobs.bar_figure_names(config)
@@ -152,15 +169,22 @@ def test_make_bar_figures_from_tsv(tmp_path):
                    variants_random=["pretrained", "bigslm", "random", "braintuned"],
                    regions=["late_language", "primary_auditory"], reference_variant="braintuned",
                    baseline_variant="pretrained", significance_level="participants", p_column="p",
-                   scale=config["figures"]["scale"], dpi=80)
+                   scale=config["figures"]["scale"], dpi=80, flatmap_height=HEIGHT)
+    settings = jobs.BarSettings.from_config(figures)  # takes only the keys the bar figures use
     outputs = {k: {e: str(tmp_path / f"{k}.{e}") for e in ("pdf", "png")} for k in names}
-    made = jobs.make_bar_figures(tables, outputs, figures, 0.05)
+    made = jobs.make_bar_figures(tables, outputs, settings)
     assert set(made) == set(names)
     assert len(made["fig2a"].panels) == 1 and len(made["fig6"].panels) == 2
     assert len(made["fig6"].panels[0].bars) == 12
     for k in names:
         assert (tmp_path / f"{k}.png").stat().st_size > 5000
-    broken = pd.read_csv(tables["alignment_subject"], sep="\t").drop(columns="B")
-    broken.to_csv(tables["alignment_subject"], sep="\t", index=False)
-    with pytest.raises(KeyError, match="alignment_subject.tsv: missing column"):
-        jobs.make_bar_figures(tables, outputs, figures, 0.05)
+    # the bars are the summary table's numbers, to the last bit
+    summary = pd.read_csv(tables["alignment_summary"], sep="\t").query("region == 'late_language' and feature == 'all'")
+    for (family, variant), patch in made["fig2a"].panels[0].bars.items():
+        assert patch.get_height() == summary.query(f"family == '{family}' and variant == '{variant}'")["mean"].item()
+    with pytest.raises(KeyError, match="missing key"):
+        jobs.BarSettings.from_config({k: v for k, v in figures.items() if k != "dpi"})
+    broken = pd.read_csv(tables["alignment_summary"], sep="\t").drop(columns="se")
+    broken.to_csv(tables["alignment_summary"], sep="\t", index=False)
+    with pytest.raises(KeyError, match="alignment_summary.tsv: missing column"):
+        jobs.make_bar_figures(tables, outputs, settings)

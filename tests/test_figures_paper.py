@@ -9,7 +9,16 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from braintune.figures import paper, style  # noqa: E402
-from braintune.statistics import ALL, Comparison, WilcoxonResult, _row, paired_wilcoxon, wilcoxon_table  # noqa: E402
+from braintune.statistics import (  # noqa: E402
+    ALL,
+    Comparison,
+    WilcoxonResult,
+    _add_holm,
+    _row,
+    paired_wilcoxon,
+    summary_table,
+    wilcoxon_table,
+)
 
 FAMILIES = ["wav2vec2", "hubert", "whisper", "hubert_large"]
 VARIANTS = {"wav2vec2": ["pretrained", "braintuned", "random", "bigslm"],
@@ -18,7 +27,8 @@ VARIANTS = {"wav2vec2": ["pretrained", "braintuned", "random", "bigslm"],
             "hubert_large": ["pretrained", "braintuned"]}
 SUBJECTS = [f"UTS0{i}" for i in range(1, 9)]
 REGIONS = ["late_language", "primary_auditory", "early_auditory", "all"]
-SIG = paper.Significance()
+SIG = paper.Significance("braintuned", "pretrained", "participants", "p")
+SCALE = paper.ScaleComparison("hubert", "hubert_large", "late_language")
 
 
 def per_subject_tables(seed=0):
@@ -52,57 +62,74 @@ def wilcoxon_from(per_subject, value):
         pairs = [Comparison(f, "braintuned", f, v) for f in FAMILIES for v in VARIANTS[f] if v != "braintuned"]
         pairs.append(Comparison("hubert", "braintuned", "hubert_large", "pretrained"))
         for c in pairs:
-            res = paired_wilcoxon(wide[(c.reference_family, c.reference_variant)], wide[(c.family, c.variant)])
+            res = paired_wilcoxon(wide[(c.reference_family, c.reference_variant)], wide[(c.family, c.variant)],
+                                  "two-sided")
             rows.append(_row("participants", c, region, ALL, ALL, res))
     return wilcoxon_table(rows, 0.05, "abc")
 
 
 @pytest.fixture(scope="module")
-def tables():
+def subject_tables():
     align, low = per_subject_tables()
     return align, low, wilcoxon_from(align, "B"), wilcoxon_from(low, "R")
+
+
+@pytest.fixture(scope="module")
+def tables(subject_tables):
+    """The figures' inputs: the summary tables and the Wilcoxon tables of the statistics stage."""
+    align, low, wa, wl = subject_tables
+    return summary_table(align, "B"), summary_table(low, "R"), wa, wl
+
+
+def p_of(wil, region, family):
+    row = wil.query(f"level == 'participants' and region == '{region}' and reference_family == '{family}' "
+                    f"and family == '{family}' and reference_variant == 'braintuned' and variant == 'pretrained'")
+    return row["p"].item()
 
 
 def stars(fig):
     return [t for ax in fig.axes for t in ax.texts if t.get_text() == "*"]
 
 
-def test_test_p_reads_participant_and_voxel_levels(tables):
-    align, _, wil, _ = tables
-    p = paper.test_p(wil, "late_language", ("wav2vec2", "braintuned"), ("wav2vec2", "pretrained"), SIG)
-    wide = align[align.region == "late_language"].pivot_table(index="subject", columns=["family", "variant"], values="B")
-    from scipy.stats import wilcoxon
-    assert p == pytest.approx(wilcoxon(wide[("wav2vec2", "braintuned")], wide[("wav2vec2", "pretrained")]).pvalue)
-    assert np.isnan(paper.test_p(wil, "nowhere", ("wav2vec2", "braintuned"), ("wav2vec2", "pretrained"), SIG))
+def test_is_significant_reads_the_flags_of_participant_and_voxel_levels(tables):
+    _, _, wil, _ = tables
+    w2v = (("wav2vec2", "braintuned"), ("wav2vec2", "pretrained"))
+    assert paper.is_significant(wil, "late_language", *w2v, SIG) == (p_of(wil, "late_language", "wav2vec2") < 0.05)
+    assert paper.is_significant(wil, "late_language", *w2v, SIG)
+    assert not paper.is_significant(wil, "nowhere", *w2v, SIG)
     voxel = pd.DataFrame([
         _row("voxels", Comparison("wav2vec2", "braintuned", "wav2vec2", "pretrained"), "late_language", ALL, s,
              WilcoxonResult(50, 1.0, p, 0, 0, 0)) for s, p in (("UTS01", 0.01), ("UTS02", 0.03))])
-    voxel["p_holm"] = voxel["p"] * 2
-    sig_vox = paper.Significance(level="voxels")
-    assert paper.test_p(voxel, "late_language", ("wav2vec2", "braintuned"), ("wav2vec2", "pretrained"),
-                        sig_vox) == pytest.approx(0.03)  # significant only if in every participant
-    holm = paper.Significance(level="voxels", p_column="p_holm")
-    assert paper.test_p(voxel, "late_language", ("wav2vec2", "braintuned"), ("wav2vec2", "pretrained"),
-                        holm) == pytest.approx(0.06)
-    with pytest.raises(KeyError, match="p_holm"):
-        paper.test_p(voxel.drop(columns="p_holm"), "late_language", ("a", "b"), ("a", "c"), holm)
+    voxel = _add_holm(voxel, 0.05)
+    voxel["significant_holm"] = voxel["p"] * 2 < 0.05  # as if the Holm family were twice as large
+    sig_vox = paper.Significance("braintuned", "pretrained", "voxels", "p")
+    assert paper.is_significant(voxel, "late_language", *w2v, sig_vox)  # significant in every participant
+    holm = paper.Significance("braintuned", "pretrained", "voxels", "p_holm")
+    assert not paper.is_significant(voxel, "late_language", *w2v, holm)  # 0.06 in UTS02
+    with pytest.raises(KeyError, match="significant_holm"):
+        paper.is_significant(voxel.drop(columns="significant_holm"), "late_language", ("a", "b"), ("a", "c"), holm)
+    with pytest.raises(ValueError, match="figures.p_column"):
+        paper.Significance.from_config(dict(reference_variant="b", baseline_variant="p",
+                                            significance_level="voxels", p_column="q"))
 
 
 @pytest.mark.parametrize("variants, n_bars", [(["pretrained", "bigslm", "braintuned"], 9),
                                                (["pretrained", "bigslm", "random", "braintuned"], 12)])
-def test_region_bars_alignment(tables, tmp_path, variants, n_bars):
+def test_region_bars_alignment(tables, subject_tables, tmp_path, variants, n_bars):
     align, _, wil, _ = tables
-    out = paper.region_bars(align, "B", wil, ["late_language"], ["wav2vec2", "hubert", "whisper"], variants, SIG,
+    out = paper.region_bars(align, wil, ["late_language"], ["wav2vec2", "hubert", "whisper"], variants, SIG,
                             ylabel=paper.ALIGNMENT_LABEL)
     (plot,) = out.panels
     assert len(plot.bars) == n_bars and len(plot.ax.patches) == n_bars
     # asterisks exactly on the brain-tuned bars of the families with p < 0.05 (wav2vec2, hubert)
     expected = {(f, "braintuned") for f in ("wav2vec2", "hubert", "whisper")
-                if paper.test_p(wil, "late_language", (f, "braintuned"), (f, "pretrained"), SIG) < 0.05}
+                if p_of(wil, "late_language", f) < 0.05}
     assert expected == {("wav2vec2", "braintuned"), ("hubert", "braintuned")}
     assert set(plot.marks) == expected and len(stars(out.figure)) == 2
     # error bars: standard error across the 8 participants
-    sel = align[(align.region == "late_language") & (align.family == "hubert") & (align.variant == "bigslm")]
+    per_subject = subject_tables[0]
+    sel = per_subject[(per_subject.region == "late_language") & (per_subject.family == "hubert")
+                      & (per_subject.variant == "bigslm")]
     seg = plot.errorbars[("hubert", "bigslm")].lines[2][0].get_segments()[0]
     assert (seg[1][1] - seg[0][1]) / 2 == pytest.approx(sel.B.std(ddof=1) / np.sqrt(8), rel=1e-5)
     assert "n = 8" in plot.ax.get_title()
@@ -113,9 +140,9 @@ def test_region_bars_alignment(tables, tmp_path, variants, n_bars):
     assert all(p.stat().st_size > 5000 for p in paths)
 
 
-def test_region_bars_two_panels_lowlevel(tables):
+def test_region_bars_two_panels_lowlevel(tables, subject_tables):
     _, low, _, wil = tables
-    out = paper.region_bars(low, "R", wil, ["late_language", "primary_auditory"], ["wav2vec2", "hubert", "whisper"],
+    out = paper.region_bars(low, wil, ["late_language", "primary_auditory"], ["wav2vec2", "hubert", "whisper"],
                             ["pretrained", "bigslm", "random", "braintuned"], SIG, ylabel=paper.LOWLEVEL_LABEL,
                             letters=True)
     assert len(out.panels) == 2
@@ -125,8 +152,9 @@ def test_region_bars_two_panels_lowlevel(tables):
     assert set(late.marks) == {(f, "braintuned") for f in ("wav2vec2", "hubert", "whisper")}
     assert not primary.marks
     # R is averaged over the 'all' feature rows only, not the per-feature rows
-    sel = low[(low.region == "late_language") & (low.family == "whisper") & (low.variant == "random")
-              & (low.feature == ALL)]
+    per_subject = subject_tables[1]
+    sel = per_subject[(per_subject.region == "late_language") & (per_subject.family == "whisper")
+                      & (per_subject.variant == "random") & (per_subject.feature == ALL)]
     assert late.bars[("whisper", "random")].get_height() == pytest.approx(sel.R.mean())
     plt.close(out.figure)
 
@@ -134,14 +162,14 @@ def test_region_bars_two_panels_lowlevel(tables):
 def test_region_bars_clear_errors(tables):
     align, _, wil, _ = tables
     with pytest.raises(ValueError, match="region 'nowhere'"):
-        paper.region_bars(align, "B", wil, ["nowhere"], ["wav2vec2"], ["pretrained"], SIG, ylabel="B")
+        paper.region_bars(align, wil, ["nowhere"], ["wav2vec2"], ["pretrained"], SIG, ylabel="B")
     with pytest.raises(ValueError, match="no rows"):
-        paper.region_bars(align, "B", wil, ["late_language"], ["nofamily"], ["pretrained"], SIG, ylabel="B")
+        paper.region_bars(align, wil, ["late_language"], ["nofamily"], ["pretrained"], SIG, ylabel="B")
 
 
 def test_scale_figure(tables, tmp_path):
     align, low, wa, wl = tables
-    out = paper.scale_figure(align, low, wa, wl, paper.ScaleComparison(), SIG)
+    out = paper.scale_figure(align, low, wa, wl, SCALE, SIG)
     assert len(out.panels) == 2
     for plot in out.panels:
         assert len(plot.bars) == 3
@@ -153,7 +181,7 @@ def test_scale_figure(tables, tmp_path):
     assert b.bars[("late_language", "hubert_large/pretrained")].get_hatch() == "//"
     style.save_figure(out.figure, [tmp_path / "fig5.png"])
     with pytest.raises(ValueError, match="hubert_large"):
-        paper.scale_figure(align[align.family != "hubert_large"], low, wa, wl, paper.ScaleComparison(), SIG)
+        paper.scale_figure(align[align.family != "hubert_large"], low, wa, wl, SCALE, SIG)
 
 
 def test_restrict_and_labels():

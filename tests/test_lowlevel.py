@@ -6,14 +6,30 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import KFold
 
-from braintune.alignment.encoding import CVSettings, run_alignment
-from braintune.alignment.lowlevel import fit_residualiser, lowlevel_impact, residual_lambdas, run_lowlevel
-from braintune.alignment.ridge import RidgeSettings, huth_alphas
-from test_alignment_encoding import DELAYS, TEST, TEST_TRIM, TRAIN, delayed, write_design_file, write_subject, zscore
+from braintune.alignment.encoding import run_alignment
+from braintune.lowlevel.impact import (
+    LowlevelSettings,
+    fit_residualiser,
+    lowlevel_impact,
+    residual_lambdas,
+    run_lowlevel,
+)
+from test_alignment_encoding import (
+    DELAYS,
+    TEST,
+    TEST_TRIM,
+    TRAIN,
+    alignment_settings,
+    delayed,
+    responses_of,
+    write_design_file,
+    write_subject,
+    zscore,
+)
 
 
 def test_lambda_grid():
-    grid = residual_lambdas()
+    grid = residual_lambdas(-6, 9, 16)
     assert grid.shape == (16,) and grid[0] == pytest.approx(1e-6) and grid[-1] == pytest.approx(1e9)
 
 
@@ -36,7 +52,7 @@ def test_residualiser_picks_one_lambda_per_output_like_a_brute_force_loop():
         0.05 * (L @ rng.standard_normal(6)) + rng.standard_normal(n),  # mostly noise: large lambda
         L[:, 0] + 0.5 * rng.standard_normal(n),
     ])
-    lambdas = residual_lambdas()
+    lambdas = residual_lambdas(-6, 9, 16)
     res = fit_residualiser(L, F, lambdas, n_folds=10)
     cost = np.zeros((len(lambdas), F.shape[1]))
     for train, val in KFold(10).split(L):
@@ -101,17 +117,19 @@ def make_lowlevel_world(tmp_path, seed=0, lengths=(160, 150, 170, 140), n_test=1
 def test_removing_the_low_level_feature_removes_auditory_not_language_alignment(tmp_path, reuse):
     w = make_lowlevel_world(tmp_path)
     labels = {"family": "toy", "variant": "pretrained", "subject": "UTS02", "config_hash": "h"}
-    ridge = RidgeSettings(alphas=huth_alphas(0, 3, 10))
-    cv = CVSettings(chunk_len=10, seed=0)
+    align = alignment_settings()
+    responses = responses_of(w["root"], "UTS02")
     alignment = None
     if reuse:
         alignment = tmp_path / "align.h5"
-        run_alignment(w["design"], w["root"], "UTS02", w["nc"], w["regions"], ridge, cv, TEST_TRIM,
-                      alignment, tmp_path / "align.tsv", labels)
+        run_alignment(w["design"], responses, w["nc"], w["regions"], align, alignment, tmp_path / "align.tsv", labels)
     out_h5, out_tsv = tmp_path / "low.h5", tmp_path / "low.tsv"
+    settings = LowlevelSettings.from_config({"lambdas": {"log10_min": -6, "log10_max": 9, "n": 16}, "n_folds": 10},
+                                            align, TRAIN, TEST)
+    assert np.array_equal(settings.lambdas, residual_lambdas(-6, 9, 16))
     table = run_lowlevel(
-        w["design"], w["lowlevel"], w["root"], "UTS02", w["nc"], w["regions"], TRAIN, TEST, ridge, cv,
-        TEST_TRIM, residual_lambdas(), 10, out_h5, out_tsv, labels, alignment_path=alignment,
+        w["design"], w["lowlevel"], responses, w["nc"], w["regions"], settings, out_h5, out_tsv, labels,
+        alignment_path=alignment,
     )
     rows = table.set_index("region")
     aud, lang = rows.loc["primary_auditory"], rows.loc["late_language"]

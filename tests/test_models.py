@@ -1,4 +1,4 @@
-"""braintune.models: one registry for wav2vec2, HuBERT and the Whisper encoder."""
+"""braintune.features.models: one registry for wav2vec2, HuBERT and the Whisper encoder."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from braintune import models
+from braintune.features import models
 
 CONV = dict(conv_dim=[16, 16, 16], conv_kernel=[10, 8, 8], conv_stride=[5, 8, 8], num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
 SMALL = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, **CONV)
@@ -173,7 +173,9 @@ def test_bad_configs_name_the_key():
 
 def test_config_families_build(tmp_path):
     """Every family of both shipped configs validates; the demo ones build and run."""
-    from braintune.config import REPO_ROOT, load_config
+    from conftest import REPO as REPO_ROOT
+
+    from braintune.config import load_config
 
     demo = load_config(REPO_ROOT / "config" / "config.yaml")
     paper = load_config(REPO_ROOT / "config" / "ds003020.yaml")

@@ -1,4 +1,4 @@
-"""Noise ceiling (cc_max, Schoppe et al.; protocol.md 1.3), column Pearson, streaming and the NC file."""
+"""Noise ceiling (cc_max, Schoppe et al.; docs/protocol.md 1.3), column Pearson, streaming and the NC file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from braintune.noise_ceiling import (
+from braintune.preprocess.noise_ceiling import (
     cc_max,
     load_override,
     nc_row_slice,
@@ -144,15 +144,13 @@ def nc_demo(tmp_path_factory):
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import tiny_config
-
-    from braintune.data.demo import generate
+    from conftest import generate_demo, tiny_config
 
     config = tiny_config(tmp_path_factory.mktemp("nc_demo"))
     config["dataset"]["subjects"] = ["UTS01"]
     config["stories"].update(braintuning_train=["souls"], braintuning_val=["stagefright"], alignment_train=["souls"])
     config["demo"].update(test_story_duration_s=240, n_repeats=10, story_duration_s=[30, 32])
-    generate(config)
+    generate_demo(config)
     return Path(config["dataset"]["root"]), config
 
 
@@ -197,5 +195,25 @@ def test_the_repeat_mean_is_stored_once_and_read_back_checked(tmp_path):
         read_repeat_mean(out, tmp_path / "other.hf5")
     with h5py.File(out, "a") as f:
         del f["repeat_mean"]
-    with pytest.raises(KeyError, match="rerun the noise_ceiling rule"):
+    with pytest.raises(KeyError, match="rerun the preprocess_noise_ceiling rule"):
         read_repeat_mean(out, tmp_path / "t.hf5")
+
+
+def test_chunk_voxels_changes_no_result(tmp_path):
+    """preprocess.chunk_voxels bounds memory only: the noise-ceiling job writes the same bytes for any
+    chunk size (so it is no param of the rule), and the settings leave it out."""
+    from braintune.preprocess.noise_ceiling import NoiseCeilingSettings, noise_ceiling_job
+    from braintune.utils import file_md5
+
+    reps, _ = simulate(np.random.default_rng(5).uniform(0.01, 0.9, 101), 5, 40, seed=6)
+    _test_file(tmp_path / "t.hf5", reps)
+    settings = NoiseCeilingSettings.from_config(
+        {"nc_threshold": 0.4, "nc_rows": "trimmed", "nc_data_norm": True, "chunk_voxels": 7}, {"test_trim": 5}
+    )
+    assert "chunk_voxels" not in settings.params()
+    digests = set()
+    for chunk in (7, 64, 8192):
+        out = tmp_path / f"nc_{chunk}.h5"
+        noise_ceiling_job(settings, tmp_path / "t.hf5", out, override=None, chunk_voxels=chunk)
+        digests.add(file_md5(out))
+    assert len(digests) == 1

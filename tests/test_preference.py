@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from braintune.downstream import preference as P
+from braintune.preference import analysis as P
 
 
 def test_phone_distance_is_edits_over_source_length():
@@ -17,7 +17,7 @@ def test_phone_distance_is_edits_over_source_length():
 def test_lexical_resources_offline():
     pron = P.cmu_pronunciations()
     assert pron["divine"] == ("D", "IH", "V", "AY", "N")
-    syn = P.load_synonyms({"synonyms": "wordnet"})
+    syn = P.load_synonyms("wordnet")
     assert "fast" in syn["quick"] and "big" in syn["large"]
 
 
@@ -37,7 +37,7 @@ def test_word_set_rules():
 def test_synonym_file(tmp_path):
     path = tmp_path / "syn.tsv"
     path.write_text("# comment\nbig\tlarge\n")
-    assert P.load_synonyms({"synonyms": str(path)})["large"] == {"big"}
+    assert P.load_synonyms(str(path))["large"] == {"big"}
     path.write_text("big\n")
     with pytest.raises(ValueError, match="word<TAB>synonym"):
         P.read_synonym_file(path)
@@ -59,6 +59,22 @@ def test_find_word_segments(tmp_path):
     assert P.corpus_vocabulary(tmp_path) == {"i", "divine"}
     with pytest.raises(ValueError, match="no tier 'wrd'"):
         P.find_word_segments(tmp_path, ["divine"], 2, word_tier="wrd")
+
+
+
+def test_word_segment_paths_follow_the_configured_corpus_directory(tmp_path, monkeypatch):
+    """A corpus configured relative to the workspace gives relative occurrence paths (relocatable)."""
+    from praatio import textgrid
+
+    stem = tmp_path / "corpus" / "spk0" / "utt0"
+    stem.parent.mkdir(parents=True)
+    sf.write(str(stem) + ".wav", np.zeros(16000, np.float32), 16000)
+    grid = textgrid.Textgrid()
+    grid.addTier(textgrid.IntervalTier("words", [(0.4, 0.8, "divine")], 0, 1.0))
+    grid.save(str(stem) + ".TextGrid", format="short_textgrid", includeBlankSpaces=True)
+    monkeypatch.chdir(tmp_path)
+    seg = P.find_word_segments("corpus", ["divine"], max_instances=2)
+    assert list(seg.path) == ["corpus/spk0/utt0.wav"]
 
 
 def _word_set():

@@ -14,20 +14,33 @@ import soundfile as sf
 from praatio import textgrid
 from praatio.utilities.constants import Interval as PInterval
 
-from braintune.audio import load_audio, load_wav
-from braintune.preprocess import (
+from braintune.preprocess.audio import load_audio, load_wav
+from braintune.preprocess.responses import load_respdict, n_voxels, read_repeats, read_respdict, read_responses
+from braintune.preprocess.stories import (
+    AudioSettings,
     MissingStoryError,
     available_stories,
     check_story_timing,
     preprocess_audio,
     split_stories,
 )
-from braintune.responses import read_repeats, read_responses
-from braintune.timing import TRGrid
-from braintune.transcripts import read_textgrid
+from braintune.preprocess.timing import TRGrid
+from braintune.preprocess.transcripts import read_textgrid
 
 TIMING = dict(tr_s=2.0, sound_start_s=10.0, trim_start=10, trim_end=5, test_trim=40)
 PRE = dict(sample_rate=16000, grid_tolerance_trs=2, textgrid_tolerance_s=2.0)
+
+
+def _audio_job(root, stories, outs, timing, table=None):
+    """The audio job on the dataset layout under ``root`` (as the rule wires it)."""
+    return preprocess_audio(
+        AudioSettings.from_config(PRE, timing),
+        wavs={s: root / "stimuli" / f"{s}.wav" for s in stories},
+        textgrids={s: root / "derivative" / "TextGrids" / f"{s}.TextGrid" for s in stories},
+        respdict_path=root / "derivative" / "respdict.json",
+        outputs=dict(zip(stories, outs)),
+        table=table,
+    )
 
 
 # --- TextGrids ----------------------------------------------------------------------------------
@@ -117,7 +130,9 @@ def test_story_timing_disagreement_names_story_and_three_numbers(audio, tg, n):
 
 
 def _config(source="openneuro", missing_rule="skip"):
-    from braintune.config import REPO_ROOT, load_config
+    from conftest import REPO as REPO_ROOT
+
+    from braintune.config import load_config
 
     config = copy.deepcopy(load_config(REPO_ROOT / "config" / "ds003020.yaml"))
     config["dataset"]["source"] = source
@@ -127,7 +142,7 @@ def _config(source="openneuro", missing_rule="skip"):
 
 
 def test_uts04_has_no_life_skip_logs_once(caplog):
-    from braintune import preprocess
+    from braintune.preprocess import stories as preprocess
 
     preprocess._warned.clear()
     config = _config()
@@ -171,8 +186,9 @@ def test_manifest_decides_once_fetched(tmp_path):
 
 
 def test_demo_missing_stories_key():
+    """The demo's stories are known from demo.missing_stories (what the generator leaves out)."""
     config = _config(source="demo")
-    config.setdefault("demo", {})["missing_stories"] = {"UTS01": ["souls"]}
+    config["demo"]["missing_stories"] = {"UTS01": ["souls"]}
     assert "souls" not in available_stories(config, "UTS01", "braintuning_train")
     assert "souls" in available_stories(config, "UTS02", "braintuning_train")
 
@@ -184,8 +200,7 @@ def test_preprocess_audio_on_demo(tiny_dataset, tmp_path):
     root, config = tiny_dataset
     stories = split_stories(config, "all")
     outs = [tmp_path / "audio" / f"{s}.npy" for s in stories]
-    pre = dict(PRE)
-    rows = preprocess_audio(root, stories, outs, config["timing"], pre, table=tmp_path / "audio" / "timing.tsv")
+    rows = _audio_job(root, stories, outs, config["timing"], table=tmp_path / "audio" / "timing.tsv")
     assert [r.story for r in rows] == stories
     for story, out in zip(stories, outs):
         audio = load_audio(out)
@@ -209,5 +224,57 @@ def test_preprocess_audio_fails_on_respdict_mismatch(tiny_dataset, tmp_path):
     respdict["souls"] += 10  # 20 s more TRs than audio
     (copy_root / "derivative" / "respdict.json").write_text(json.dumps(respdict))
     with pytest.raises(ValueError, match=rf"story 'souls'.*respdict {respdict['souls']} TRs"):
-        preprocess_audio(copy_root, ["souls"], [tmp_path / "souls.npy"], config["timing"], PRE)
+        _audio_job(copy_root, ["souls"], [tmp_path / "souls.npy"], config["timing"])
     assert not (tmp_path / "souls.npy").exists()
+
+
+# --- readers name the file ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{not json", r"respdict.json: not valid JSON"),
+        ("[1, 2]", r"respdict.json: expected a JSON object"),
+        ('{"souls": true}', r"respdict.json: key 'souls': TR count True is not a positive integer"),
+        ('{"souls": 300.5}', r"respdict.json: key 'souls': TR count 300.5 is not a positive integer"),
+        ('{"souls": 0}', r"respdict.json: key 'souls': TR count 0"),
+    ],
+)
+def test_invalid_respdict_fails_naming_the_file_and_key(tmp_path, text, match):
+    (tmp_path / "derivative").mkdir()
+    path = tmp_path / "derivative" / "respdict.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_respdict(path)
+    with pytest.raises(ValueError, match=match):
+        load_respdict(tmp_path)
+
+
+def test_garbage_or_truncated_response_file_fails_naming_it(tiny_dataset, tmp_path):
+    root, config = tiny_dataset
+    good = root / "derivative" / "preprocessed_data" / "UTS01" / "souls.hf5"
+    garbage = tmp_path / "garbage.hf5"
+    garbage.write_bytes(b"this is not an HDF5 file" * 100)
+    truncated = tmp_path / "truncated.hf5"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    for path in (garbage, truncated):
+        with pytest.raises(OSError, match=rf"{path.name}: unreadable or truncated HDF5 file"):
+            n_voxels(path)
+        with pytest.raises(OSError, match=rf"{path.name}: unreadable or truncated HDF5 file"):
+            read_responses(path)
+    other = tmp_path / "other.hf5"
+    with h5py.File(other, "w") as f:
+        f["values"] = np.zeros((3, 4))
+    with pytest.raises(KeyError, match=r"other.hf5: no dataset 'data'"):
+        n_voxels(other)
+
+
+def test_infinite_responses_fail_naming_the_file(tmp_path):
+    path = tmp_path / "inf.hf5"
+    data = np.zeros((5, 3))
+    data[2, 1] = np.inf
+    with h5py.File(path, "w") as f:
+        f["data"] = data
+    with pytest.raises(ValueError, match=r"inf.hf5: dataset 'data' holds 1 infinite values"):
+        read_responses(path)

@@ -1,22 +1,22 @@
-"""The TR grid (braintune.timing.TRGrid): response rows <-> TRs <-> seconds, protocol.md 2.1 numbers."""
+"""The TR grid (braintune.preprocess.timing.TRGrid): response rows <-> TRs <-> seconds, docs/protocol.md 2.1 numbers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from braintune.timing import RESPDICT_PAD, TRGrid
+from braintune.preprocess.timing import RESPDICT_PAD, TRGrid
 
 REFERENCE = dict(tr_s=2.0, sound_start_s=10.0, trim_start=10, trim_end=5)  # the dataset's simulated grid
 PAPER = dict(tr_s=2.0045, sound_start_s=10.0, trim_start=10, trim_end=5)
 
 
 def test_counts_match_ds003020_files():
-    # wheretheressmoke: respdict 311 -> 306 simulated TRs -> 291 response rows (protocol.md 1.1)
+    # wheretheressmoke: respdict 311 -> 306 simulated TRs -> 291 response rows (docs/protocol.md 1.1)
     grid = TRGrid.from_config(311, REFERENCE)
     assert (grid.n_trs, grid.n_rows) == (306, 291)
     assert grid.n_rows == 311 - 20
-    # stagefright 313 -> 293 validation windows; souls respdict 375 -> 355 training windows (protocol.md 1.2)
+    # stagefright 313 -> 293 validation windows; souls respdict 375 -> 355 training windows (docs/protocol.md 1.2)
     assert TRGrid.from_config(313, REFERENCE).n_rows == 293
     assert TRGrid.from_config(375, REFERENCE).n_rows == 355
     assert RESPDICT_PAD == 5
@@ -40,7 +40,7 @@ def test_row_j_is_tr_j_plus_10_centred_at_2j_plus_11():
 
 
 def test_brain_tuning_window_of_row_j_is_2j_plus_2_to_2j_plus_12():
-    """DECISIONS.md 4: the 10 s (5 TRs) of audio ending at the end of row j's TR."""
+    """docs/decisions.md 4: the 10 s (5 TRs) of audio ending at the end of row j's TR."""
     grid = TRGrid.from_config(311, REFERENCE)
     j = np.arange(grid.n_rows)
     end = grid.row_end_times
@@ -63,7 +63,7 @@ def test_paper_tr_drifts_against_the_simulated_grid():
     drift = paper.row_times - ref.row_times
     assert np.all(np.diff(drift) > 0)  # grows linearly
     assert drift[-1] == pytest.approx(0.0045 * (ref.row_to_tr(ref.n_rows - 1) + 0.5), rel=1e-9)
-    assert 1.5 < drift[-1] < 2.0  # protocol.md 2.1: ~1.8 s over 400 TRs
+    assert 1.5 < drift[-1] < 2.0  # docs/protocol.md 2.1: ~1.8 s over 400 TRs
 
 
 def test_trims_are_keys():

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from braintune import regions as R
+from braintune.preprocess import regions as R
 
 
 def _sphere_points(n, seed, radius=1.0):
@@ -131,13 +131,18 @@ def test_glasser_end_to_end_on_synthetic_subject(tmp_path, monkeypatch):
     cfg = R.region_masks(area, {"AG": ["PFm"], "IFG": ["44"], "MFG": ["55b"]},
                          {"late_language": ["AG", "IFG", "MFG"], "primary_auditory": ["A1"], "early_auditory": ["A1", "PBelt"]})
     assert cfg["late_language"].sum() == 6 and cfg["early_auditory"].sum() == 4
-    # the same through the configured entry point (what rule regions runs)
-    from braintune.config import REPO_ROOT, load_config
+    # the same through the configured entry point (what rule preprocess_regions runs)
+    from conftest import REPO as REPO_ROOT
+
+    from braintune.config import load_config
 
     config = copy.deepcopy(load_config(REPO_ROOT / "config" / "ds003020.yaml"))
     fake = FakeCortex(masks, cortical)
     monkeypatch.setattr(R, "use_pycortex", lambda filestore: fake)
-    masks_cfg, area_cfg, attrs = R.subject_regions(config, "UTS03", 36, paths)
+    settings = R.RegionSettings.from_config(config["preprocess"]["regions"])
+    assert set(settings.params()) == {"source", "mask", "mapper", "areas", "groups"}  # the glasser keys only
+    masks_cfg, area_cfg, attrs = R.subject_regions(settings, "UTS03", 36, pycortex_subject_dir="resources/pycortex-db/UTS03",
+                                                   **paths)
     assert attrs["source"] == "glasser" and attrs["xfm"] == "UTS03_auto" and attrs["mask"] == "thick"
     np.testing.assert_array_equal(area_cfg, area)
     np.testing.assert_array_equal(masks_cfg["primary_auditory"], area == "A1")
@@ -153,7 +158,9 @@ def test_glasser_end_to_end_on_synthetic_subject(tmp_path, monkeypatch):
 
 
 def test_pycortex_target():
-    from braintune.config import REPO_ROOT, load_config
+    from conftest import REPO as REPO_ROOT
+
+    from braintune.config import load_config
 
     demo = load_config(REPO_ROOT / "config" / "config.yaml")
     assert R.pycortex_target(demo, "UTS01") == (demo["demo"]["pycortex_filestore"], "S1", "fullhead")
@@ -163,11 +170,13 @@ def test_pycortex_target():
 
 def test_demo_regions_and_outputs(tiny_dataset, tmp_path):
     root, config = tiny_dataset
-    from braintune.responses import n_voxels, response_path
+    from braintune.preprocess.responses import n_voxels, response_path
 
     v = n_voxels(response_path(root, "UTS01", "wheretheressmoke"))
     config = copy.deepcopy(config)
-    masks, parcels, attrs = R.subject_regions(config, "UTS01", v, {"ground_truth": config["demo"]["ground_truth"]})
+    settings = R.RegionSettings.from_config(config["preprocess"]["regions"])
+    assert settings.params() == {"source": "demo", "demo_map": config["preprocess"]["regions"]["demo_map"]}
+    masks, parcels, attrs = R.subject_regions(settings, "UTS01", v, ground_truth=config["demo"]["ground_truth"])
     with h5py.File(config["demo"]["ground_truth"]) as f:
         planted = {k: f[f"UTS01/regions/{k}"][...] for k in f["UTS01/regions"]}
     np.testing.assert_array_equal(masks["late_language"], planted["language_temporal"] | planted["language_frontal"])
@@ -185,13 +194,14 @@ def test_demo_regions_and_outputs(tiny_dataset, tmp_path):
     first = rows[1].split("\t")
     assert all(masks[name][int(first[0])] for name in first[2].split(","))
     with pytest.raises(ValueError, match="responses have"):
-        R.subject_regions(config, "UTS01", v + 1, {"ground_truth": config["demo"]["ground_truth"]})
+        R.subject_regions(settings, "UTS01", v + 1, ground_truth=config["demo"]["ground_truth"])
     with pytest.raises(ValueError, match="required"):
         R.write_regions(tmp_path / "r2.h5", {"late_language": masks["late_language"]}, v, attrs)
     bad = copy.deepcopy(config)
     bad["preprocess"]["regions"]["demo_map"]["late_language"] = ["nonexistent"]
     with pytest.raises(KeyError, match="not planted"):
-        R.subject_regions(bad, "UTS01", v, {"ground_truth": config["demo"]["ground_truth"]})
+        R.subject_regions(R.RegionSettings.from_config(bad["preprocess"]["regions"]), "UTS01", v,
+                          ground_truth=config["demo"]["ground_truth"])
 
 
 def test_pycortex_overlay_fallback_on_s1():

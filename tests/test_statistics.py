@@ -8,6 +8,7 @@ from scipy import stats
 
 from braintune.statistics import (
     Comparison,
+    StatisticsSettings,
     VoxelSource,
     alignment_per_subject,
     comparisons,
@@ -15,9 +16,19 @@ from braintune.statistics import (
     lowlevel_per_subject,
     paired_wilcoxon,
     participant_tests,
+    summarise,
     voxel_tests,
     wilcoxon_table,
 )
+
+SECTION = {  # the statistics section of the paper protocol
+    "reference_variant": "braintuned",
+    "cross_family": [{"reference_family": "hubert", "reference_variant": "braintuned", "family": "hubert_large",
+                      "variant": "pretrained"}],
+    "alpha": 0.05,
+    "alternative": "two-sided",
+    "voxel_level": True,
+}
 
 
 def test_holm_hand_example():
@@ -57,13 +68,56 @@ def test_comparisons_reference_against_each_variant_and_cross_family():
                  ("h", "braintuned"), ("hl", "pretrained"), ("x", "pretrained")]
     cross = [dict(reference_family="h", reference_variant="braintuned", family="hl", variant="pretrained"),
              dict(reference_family="h", reference_variant="braintuned", family="zz", variant="pretrained")]
-    comps = comparisons(available, "braintuned", cross)
+    settings = StatisticsSettings.from_config({**SECTION, "cross_family": cross})
+    comps = comparisons(available, "braintuned", settings.cross_family)
     assert comps == [
         Comparison("w", "braintuned", "w", "pretrained"),
         Comparison("w", "braintuned", "w", "random"),
         Comparison("h", "braintuned", "h", "pretrained"),
         Comparison("h", "braintuned", "hl", "pretrained"),
     ]
+
+
+def test_unknown_names_fail_and_name_the_key():
+    """A misspelt reference variant must not silently drop every within-family test."""
+    with pytest.raises(ValueError, match="statistics.reference_variant 'nosuchvariant'.*braintuned"):
+        comparisons([("w", "pretrained"), ("w", "braintuned")], "nosuchvariant")
+    with pytest.raises(KeyError, match=r"statistics.cross_family\[0\].*'variant'"):
+        StatisticsSettings.from_config({**SECTION, "cross_family": [{"reference_family": "h", "reference_variant": "b",
+                                                                     "family": "hl"}]})
+    with pytest.raises(ValueError, match="statistics.alternative"):
+        StatisticsSettings.from_config({**SECTION, "alternative": "both"})
+
+
+def test_unreadable_inputs_name_the_file(tmp_path):
+    from braintune.statistics import read_tables, read_voxels
+
+    empty, garbage = tmp_path / "empty.tsv", tmp_path / "garbage.h5"
+    empty.write_text("")
+    garbage.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 20)  # an HDF5 signature, then nothing
+    with pytest.raises(ValueError, match="empty.tsv: cannot read"):
+        read_tables([empty], ["B"])
+    with pytest.raises(OSError, match="garbage.h5: cannot read as HDF5"):
+        read_voxels(garbage, "layer_mean/rho")
+    ok = tmp_path / "ok.tsv"
+    pd.DataFrame({"A": [1]}).to_csv(ok, sep="\t", index=False)
+    with pytest.raises(KeyError, match="ok.tsv: missing column"):
+        read_tables([ok], ["B"])
+
+
+def test_summarise_standard_error_across_participants():
+    t = pd.DataFrame({"family": "w", "variant": ["a"] * 6 + ["b"] * 3, "subject": ["S1", "S1", "S2", "S2", "S3", "S3",
+                                                                             "S1", "S2", "S3"],
+                      "B": [0.1, 0.3, 0.4, 0.4, 0.6, 0.8, 0.5, np.nan, 0.7]})
+    out = summarise(t, "B").set_index("variant")
+    # a: per-participant means 0.2, 0.4, 0.7 (layers averaged first); b: NaN dropped
+    assert out.loc["a", "mean"] == pytest.approx(np.mean([0.2, 0.4, 0.7]))
+    assert out.loc["a", "se"] == pytest.approx(np.std([0.2, 0.4, 0.7], ddof=1) / np.sqrt(3))
+    assert out.loc["a", "n"] == 3 and out.loc["b", "n"] == 2
+    single = summarise(t[t.subject == "S1"], "B").set_index("variant")
+    assert single.loc["a", "n"] == 1 and np.isnan(single.loc["a", "se"])
+    with pytest.raises(KeyError, match="R"):
+        summarise(t, "R")
 
 
 def _alignment_rows():
@@ -88,8 +142,8 @@ def test_participant_level_tests_and_holm_groups():
     one = per_subject.query("subject == 'UTS01' and variant == 'braintuned' and region == 'late_language'")
     expected = table.query("subject == 'UTS01' and variant == 'braintuned' and region == 'late_language'")["B"].mean()
     assert one["B"].item() == pytest.approx(expected)
-    comps = comparisons(per_subject[["family", "variant"]].itertuples(index=False, name=None))
-    out = wilcoxon_table(participant_tests(per_subject, "B", comps), alpha=0.05, config_hash="k")
+    comps = comparisons(per_subject[["family", "variant"]].itertuples(index=False, name=None), "braintuned")
+    out = wilcoxon_table(participant_tests(per_subject, "B", comps, "two-sided"), alpha=0.05, config_hash="k")
     assert len(out) == 2 * 2  # 2 regions x 2 comparisons
     lang = out.query("region == 'late_language'").set_index("variant")
     # 6 participants all higher: exact two-sided p = 2/64
@@ -131,7 +185,7 @@ def test_voxel_level_tests_read_layer_means(tmp_path):
         sources.append(VoxelSource("w", variant, "UTS01", str(path), str(tmp_path / "nc.h5"),
                                    str(tmp_path / "regions.h5")))
     comps = [Comparison("w", "braintuned", "w", "pretrained")]
-    rows = voxel_tests(sources, {"all": "layer_mean/nc_norm"}, comps)
+    rows = voxel_tests(sources, {"all": "layer_mean/nc_norm"}, comps, "two-sided")
     out = wilcoxon_table(rows, 0.05, "k").set_index("region")
     select = (np.arange(n) < 40) & (nc > 0.4)
     b = sources[1].path
@@ -186,11 +240,11 @@ def test_run_statistics_writes_every_table(tmp_path):
                          ).to_csv(low_tsv, sep="\t", index=False)
             low_sources.append(VoxelSource("w", variant, subject, str(low_path), str(nc_path), str(reg_path)))
             low_tables.append(str(low_tsv))
-    names = ["alignment", "alignment_subject", "wilcoxon_alignment", "lowlevel", "lowlevel_subject",
-             "wilcoxon_lowlevel"]
+    names = ["alignment", "alignment_subject", "alignment_summary", "wilcoxon_alignment", "lowlevel",
+             "lowlevel_subject", "lowlevel_summary", "wilcoxon_lowlevel"]
     outputs = {n: str(tmp_path / "stats" / f"{n}.tsv") for n in names}
     tables = run_statistics(align_sources, align_tables, low_sources, low_tables, ["powspec"], outputs,
-                            config_hash="h")
+                            StatisticsSettings.from_config(SECTION), config_hash="h")
     for n in names:
         assert (tmp_path / "stats" / f"{n}.tsv").exists()
     assert len(pd.read_csv(outputs["alignment"], sep="\t")) == 5 * 2 * 2 * 2
@@ -208,3 +262,12 @@ def test_run_statistics_writes_every_table(tmp_path):
     assert (wl.query("level == 'voxels'")["median_difference"] < 0).all()  # brain-tuned drops less
     assert (wl["config_hash"] == "h").all()
     assert set(pd.read_csv(outputs["lowlevel_subject"], sep="\t")["feature"]) == {"powspec", "all"}
+    # the bars of the figures: mean +- SE across participants, read back to the last bit
+    summary = pd.read_csv(outputs["alignment_summary"], sep="\t")
+    assert list(summary.columns) == ["family", "variant", "region", "feature", "mean", "n", "se"]
+    per = tables["alignment_subject"].query("region == 'late_language' and variant == 'braintuned'")["B"]
+    row = summary.query("region == 'late_language' and variant == 'braintuned'").iloc[0]
+    assert row["mean"] == pytest.approx(per.mean(), rel=1e-12) and row["n"] == 5
+    assert row["se"] == pytest.approx(per.std(ddof=1) / np.sqrt(5), rel=1e-12)
+    pd.testing.assert_frame_equal(summary, tables["alignment_summary"], check_exact=True)
+    assert set(pd.read_csv(outputs["lowlevel_summary"], sep="\t")["feature"]) == {"powspec", "all"}

@@ -121,13 +121,13 @@ def test_the_same_request_gives_the_same_samples_in_separate_processes():
     import sys
     import time
 
-    import yaml
     from conftest import REPO
 
     from braintune.downstream.demo import _VOICE_VARIANTS
 
-    with open(REPO / "config" / "config.yaml") as handle:
-        voices = yaml.safe_load(handle)["demo"]["voices"]
+    from braintune.config import load_config
+
+    voices = load_config(REPO / "config" / "config.yaml")["demo"]["voices"]
     voices = sorted(set(voices) | {f"en-us+{v}" for v in _VOICE_VARIANTS})
     script = (
         "import hashlib, json, sys\n"

@@ -1,42 +1,80 @@
-"""Configuration: loading, JSON-schema validation with messages that name the key, and the
-small amount of logic that turns a config into the list of stories, subjects and checkpoints.
+"""Configuration: loading, defaults, JSON-schema validation with messages that name the key, the check
+that every name the config uses exists, and the small amount of logic that turns a config into the
+list of stories, subjects and checkpoints.
 
-The schema lives in ``workflow/schemas/config.schema.yaml``; ``workflow/rules/common.smk`` calls
-:func:`validate_config` before any job runs, and the tests call it without Snakemake.
+The schema ships inside the package (``braintune/config.schema.yaml``) and states every default once:
+the paper protocol's value (the ``demo`` section: the generated miniature's). :func:`validate_config`
+fills the absent keys with those defaults, so a config file states only what differs from the paper.
+``workflow/rules/common.smk`` calls it before any job runs, and the tests call it without Snakemake.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
 import jsonschema
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
-
 #: Variants that are not trained per participant (one checkpoint shared by every subject).
 SHARED_VARIANTS = ("pretrained", "stimulus")
 SHARED_OWNER = "shared"
+
+#: The config sections whose ``variants`` key selects among each family's variants (null: all).
+VARIANT_SELECTING_STAGES = ("alignment", "lowlevel", "downstream")
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message names the key."""
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as handle:
-        return yaml.safe_load(handle)
+@functools.cache
+def _schema() -> dict:
+    """The schema, parsed once (validation never changes it)."""
+    text = resources.files("braintune").joinpath("config.schema.yaml").read_text()
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def load_schema() -> dict:
+    """The configuration schema shipped with the package (a copy)."""
+    return copy.deepcopy(_schema())
+
+
+def _filling(validator_class):
+    """``validator_class`` whose ``properties`` keyword first sets each absent property that has a
+    ``default`` (a copy), then validates; nested objects are filled as validation descends into them."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, properties, instance, schema):
+        if validator.is_type(instance, "object"):
+            for name, subschema in properties.items():
+                if name not in instance and "default" in subschema:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
+
+
+FillingValidator = _filling(jsonschema.Draft202012Validator)
+
+
+def defaults() -> dict:
+    """The configuration of the paper protocol: every default of the schema."""
+    config: dict = {}
+    FillingValidator(_schema()).validate(config)
+    return config
 
 
 def load_config(path: str | Path) -> dict:
-    """Read a YAML config and validate it."""
+    """Read a YAML config, fill its defaults and validate it."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     with open(path) as handle:
-        config = yaml.safe_load(handle)
+        config = yaml.safe_load(handle) or {}
     validate_config(config, source=str(path))
     return config
 
@@ -47,19 +85,25 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 
 def validate_config(config: dict, schema: dict | None = None, source: str = "config") -> dict:
-    """Validate ``config`` against the schema and the cross-key rules; return it unchanged.
+    """Fill the absent keys of ``config`` with the schema's defaults (in place), validate it against the
+    schema, then check that every name it uses exists; return it.
 
     Raises:
-        ConfigError: naming every offending key, its value and what was expected.
+        ConfigError: naming every offending key, its value and what was expected (for a name: the
+            valid names).
     """
-    schema = load_schema() if schema is None else schema
-    validator = jsonschema.Draft202012Validator(schema)
+    schema = _schema() if schema is None else schema
+    validator = FillingValidator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     messages = []
     for error in errors:
         key = _key_path(error)
         if error.validator == "additionalProperties":
             messages.append(f"{source}: unknown key under '{key}': {error.message}")
+        elif error.context:  # oneOf/anyOf: why the alternative of the value's type fails
+            same_type = [e for e in error.context if e.path or e.validator != "type"]
+            best = jsonschema.exceptions.best_match(same_type or error.context)
+            messages.append(f"{source}: key '{_key_path(best)}': {best.message} (nor any other allowed form)")
         else:
             messages.append(f"{source}: key '{key}': {error.message}")
     if not errors:
@@ -70,17 +114,181 @@ def validate_config(config: dict, schema: dict | None = None, source: str = "con
 
 
 def _cross_checks(config: dict) -> list[str]:
-    """Rules a JSON schema cannot express."""
+    """Rules a JSON schema cannot express: story roles, then every name against what exists."""
     problems = []
     stories = config["stories"]
     test = stories["test"]
     for split in ("braintuning_train", "braintuning_val", "alignment_train", "lowlevel_train"):
-        if test in (stories.get(split) or []):
+        if test in (stories[split] or []):
             problems.append(f"key 'stories.{split}': contains the test story '{test}'")
     overlap = set(stories["braintuning_train"]) & set(stories["braintuning_val"])
     if overlap:
         problems.append(f"key 'stories.braintuning_val': also in braintuning_train: {sorted(overlap)}")
+    problems.extend(_name_checks(config))
     return problems
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def _unknown(key: str, values, valid, what: str) -> Iterator[str]:
+    """One message per value of ``values`` not in ``valid``, naming the key and the valid names."""
+    valid = list(valid)
+    for value in values:
+        if value not in valid:
+            yield f"key '{key}': '{value}' is not {what} (valid: {', '.join(map(str, valid)) or 'none'})"
+
+
+def stage_variants(config: dict, stage: str, family: str) -> list[str]:
+    """Variants of ``family`` that ``stage`` (alignment, lowlevel, downstream) evaluates: those of
+    ``models.<family>.variants`` listed in ``<stage>.variants`` (null: all), in family order."""
+    if stage not in VARIANT_SELECTING_STAGES:
+        raise ValueError(f"stage '{stage}' selects no variants (stages: {VARIANT_SELECTING_STAGES})")
+    wanted = config[stage]["variants"]
+    return [v for v in config["models"][family]["variants"] if wanted is None or v in wanted]
+
+
+def lowlevel_families(config: dict) -> list[str]:
+    """Families the low-level impact analysis covers: those with at least one variant to analyse."""
+    return [family for family in config["models"] if stage_variants(config, "lowlevel", family)]
+
+
+def lowlevel_layers(config: dict, family: str) -> list[int]:
+    """Layers of ``family`` the low-level impact analysis covers: ``lowlevel.layers`` (null: every layer
+    of ``models.<family>.layers``) that the family has, in family order. :func:`validate_config` has
+    checked that each analysed family has at least one of them."""
+    wanted = config["lowlevel"]["layers"]
+    return [layer for layer in config["models"][family]["layers"] if wanted is None or layer in wanted]
+
+
+def region_names(config: dict) -> list[str]:
+    """Regions that ``regions.h5`` holds for ``preprocess.regions.source``, plus the pseudo-region of
+    every voxel that the alignment adds."""
+    from braintune.alignment.encoding import ALL_REGION
+
+    regions = config["preprocess"]["regions"]
+    by_source = {
+        "glasser": [*regions["areas"], *regions["groups"]],
+        "pycortex": list(regions["pycortex_rois"]),
+        "demo": list(regions["demo_map"]),
+    }
+    return list(dict.fromkeys([*by_source[regions["source"]], ALL_REGION]))
+
+
+def _variant_name_problems(config: dict) -> Iterator[str]:
+    """Every variant a family lists is a known variant with what it needs to be trained."""
+    from braintune.braintuning.variants import trained_variants
+
+    for family in config["models"]:
+        try:
+            trained_variants(config, family)
+        except ConfigError as err:
+            yield f"key 'models.{family}.variants': {err}"
+
+
+def _name_checks(config: dict) -> list[str]:
+    """Every config value that names a family, variant, subject, story, layer, region, feature or task
+    is one that exists; each message names the key and lists the valid names."""
+    from braintune.braintuning.variants import parse_variant
+    from braintune.downstream.run import ALL_TASKS, PROBE_TASKS
+
+    problems = list(_variant_name_problems(config))
+    if problems:
+        return problems  # the checks below rely on valid variant names
+    models = config["models"]
+    families = list(models)
+    subjects = list(config["dataset"]["subjects"])
+    stories = all_stories(config)
+    configured = list(dict.fromkeys(v for family in families for v in models[family]["variants"]))
+    aligned = {family: stage_variants(config, "alignment", family) for family in families}
+    all_aligned = list(dict.fromkeys(v for vs in aligned.values() for v in vs))
+    regions = region_names(config)
+    figures = config["figures"]
+    downstream = config["downstream"]
+    out = problems
+
+    # variants selected by a stage, among those the families list
+    for stage in VARIANT_SELECTING_STAGES:
+        out += _unknown(f"{stage}.variants", config[stage]["variants"] or [], configured, "a variant of any family")
+    out += _unknown("downstream.asr.variants", downstream["asr"]["variants"] or [], configured,
+                    "a variant of any family")
+    for variant in config["braintuning"]["variant_overrides"]:
+        if variant != "pretrained":
+            try:
+                parse_variant(variant)
+            except ConfigError as err:
+                out.append(f"key 'braintuning.variant_overrides': {err}")
+
+    # statistics: the reference variant is tested against every other aligned variant of its family
+    statistics = config["statistics"]
+    out += _unknown("statistics.reference_variant", [statistics["reference_variant"]], all_aligned,
+                    "an aligned variant of any family")
+    for i, pair in enumerate(statistics["cross_family"] or []):
+        # a side whose family is not configured is skipped on purpose (e.g. no large model)
+        for fam_key, var_key in (("reference_family", "reference_variant"), ("family", "variant")):
+            if pair[fam_key] in models:
+                out += _unknown(f"statistics.cross_family.{i}.{var_key}", [pair[var_key]], aligned[pair[fam_key]],
+                                f"an aligned variant of {pair[fam_key]}")
+
+    # figures
+    out += _unknown("figures.families", figures["families"], families, "a family of models")
+    shown = list(dict.fromkeys(v for f in figures["families"] if f in aligned for v in aligned[f]))
+    out += _unknown("figures.variants", figures["variants"], shown, "an aligned variant of figures.families")
+    out += _unknown("figures.variants_random", figures["variants_random"], shown,
+                    "an aligned variant of figures.families")
+    out += _unknown("figures.regions", figures["regions"], regions,
+                    f"a region of preprocess.regions (source {config['preprocess']['regions']['source']})")
+    out += _unknown("figures.scale.region", [figures["scale"]["region"]], regions, "a region of preprocess.regions")
+    out += _unknown("figures.scale.base_family", [figures["scale"]["base_family"]], families, "a family of models")
+    if figures["reference_variant"] != statistics["reference_variant"]:
+        out.append(f"key 'figures.reference_variant': '{figures['reference_variant']}' is not "
+                   f"statistics.reference_variant '{statistics['reference_variant']}', whose tests the asterisks show")
+    flatmap_family = figures["flatmap_family"]
+    out += _unknown("figures.flatmap_family", [flatmap_family], families, "a family of models")
+    if flatmap_family in models:
+        for stage in ("alignment", "lowlevel"):
+            have = stage_variants(config, stage, flatmap_family)
+            for key in ("reference_variant", "baseline_variant"):
+                out += _unknown(f"figures.{key}", [figures[key]], have,
+                                f"a variant of {flatmap_family} (figures.flatmap_family) in {stage}")
+    out += _unknown("figures.representative_subject", [figures["representative_subject"]], subjects,
+                    "a subject of dataset.subjects")
+    for key in ("flatmap_subjects", "nc_subjects"):
+        out += _unknown(f"figures.{key}", figures[key] or [], subjects, "a subject of dataset.subjects")
+
+    # alignment and low-level impact
+    out += _unknown("alignment.regions", config["alignment"]["regions"] or [], regions,
+                    "a region of preprocess.regions")
+    out += _unknown("lowlevel.features", config["lowlevel"]["features"] or [], config["lowlevel_features"]["names"],
+                    "a feature of lowlevel_features.names")
+    wanted_layers = config["lowlevel"]["layers"]
+    if wanted_layers is not None:
+        analysed = lowlevel_families(config)
+        have = {family: models[family]["layers"] for family in analysed}
+        listing = "; ".join(f"{family}: {layers}" for family, layers in have.items())
+        for layer in wanted_layers:
+            if not any(layer in layers for layers in have.values()):
+                out.append(f"key 'lowlevel.layers': {layer} is a layer of no analysed family ({listing})")
+        for family in analysed:
+            if not lowlevel_layers(config, family):
+                out.append(f"key 'lowlevel.layers': {wanted_layers} has no layer of {family} "
+                           f"(models.{family}.layers: {models[family]['layers']})")
+
+    # downstream
+    out += _unknown("downstream.tasks", downstream["tasks"], ALL_TASKS, "a downstream task")
+    out += _unknown("downstream.probe.epochs", [k for k in downstream["probe"]["epochs"] if k != "default"],
+                    PROBE_TASKS, "a probe task")
+    for key in ("comparison_family", "base_family", "data_size_family"):
+        out += _unknown(f"downstream.figures.{key}", [downstream["figures"][key]], families, "a family of models")
+
+    # subjects and stories named outside the story lists
+    out += _unknown("preprocess.nc_override", config["preprocess"]["nc_override"], subjects,
+                    "a subject of dataset.subjects")
+    missing = config["demo"]["missing_stories"]
+    out += _unknown("demo.missing_stories", missing, subjects, "a subject of dataset.subjects")
+    for subject, names in missing.items():
+        out += _unknown(f"demo.missing_stories.{subject}", names, stories, "a story of the config's story lists")
+    return out
 
 
 # --- what the config asks for -------------------------------------------------------------
@@ -94,7 +302,7 @@ def all_stories(config: dict) -> list[str]:
         *s["braintuning_train"],
         *s["braintuning_val"],
         *s["alignment_train"],
-        *(s.get("lowlevel_train") or []),
+        *(s["lowlevel_train"] or []),
         s["test"],
     ):
         if name not in ordered:
@@ -103,8 +311,9 @@ def all_stories(config: dict) -> list[str]:
 
 
 def lowlevel_train_stories(config: dict) -> list[str]:
-    """Train stories of the low-level impact analysis (DECISIONS.md 8)."""
-    return list(config["stories"].get("lowlevel_train") or config["stories"]["alignment_train"])
+    """Train stories of the low-level impact analysis: ``stories.lowlevel_train``, null = the alignment
+    train stories (docs/decisions.md 8)."""
+    return list(config["stories"]["lowlevel_train"] or config["stories"]["alignment_train"])
 
 
 def is_shared_variant(variant: str) -> bool:
@@ -115,3 +324,10 @@ def is_shared_variant(variant: str) -> bool:
 def checkpoint_owner(variant: str, subject: str) -> str:
     """Directory level naming whose checkpoint a variant uses: ``shared`` or the subject."""
     return SHARED_OWNER if is_shared_variant(variant) else subject
+
+
+__all__ = [
+    "ConfigError", "FillingValidator", "SHARED_OWNER", "SHARED_VARIANTS", "all_stories", "checkpoint_owner",
+    "defaults", "is_shared_variant", "load_config", "load_schema", "lowlevel_families", "lowlevel_layers",
+    "lowlevel_train_stories", "region_names", "stage_variants", "validate_config",
+]

@@ -1,4 +1,4 @@
-"""Statistics of brain alignment and low-level impact (paper 3.4.1-3.4.2, DECISIONS.md 10).
+"""Statistics of brain alignment and low-level impact (paper 3.4.1-3.4.2, docs/decisions.md 10).
 
 Paired Wilcoxon signed-rank tests (``scipy.stats.wilcoxon``) of the reference variant (brain-tuned)
 against every other variant of the same family, plus configured cross-family pairs (HuBERT base
@@ -14,6 +14,12 @@ Holm-corrected p-values sit beside the raw ones. A Holm family is every comparis
 ``level``, ``region``, ``feature`` and ``subject``: one panel of a figure (one region, one level)
 shows a subset of these comparisons, so the correction is the panel's or slightly more conservative.
 ``significant`` flags raw p < alpha (the paper's asterisk), ``significant_holm`` the corrected one.
+
+Beside the tests, :func:`summarise` gives every bar of the figures: the mean across participants and
+its standard error per (family, variant, region, feature) (``alignment_summary``,
+``lowlevel_summary``), and :func:`run_voxel_differences` every flatmap: the per-voxel difference
+of the reference variant and each other variant of a family for one participant. The jobs take
+explicit paths and a frozen :class:`StatisticsSettings` built from the ``statistics`` config section.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import h5py
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from braintune.alignment.encoding import open_h5
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +110,27 @@ class Comparison:
 
 def comparisons(
     available: Iterable[tuple[str, str]],
-    reference_variant: str = "braintuned",
-    cross_family: Sequence[dict] = (),
+    reference_variant: str,
+    cross_family: Sequence[Comparison] = (),
 ) -> list[Comparison]:
     """Reference variant vs each other variant within a family, plus the configured cross pairs
-    (``{reference_family, reference_variant, family, variant}``) whose both sides are available."""
+    whose both sides are available (a configured family without results is skipped, logged).
+
+    Raises:
+        ValueError: no available (family, variant) has ``reference_variant`` (statistics.reference_variant).
+    """
     available = list(dict.fromkeys(available))
     have = set(available)
+    if not any(variant == reference_variant for _, variant in available):
+        raise ValueError(
+            f"statistics.reference_variant '{reference_variant}' has no results "
+            f"(variants with results: {sorted({v for _, v in available})})"
+        )
     out = []
     for family, variant in available:
         if variant != reference_variant and (family, reference_variant) in have:
             out.append(Comparison(family, reference_variant, family, variant))
-    for pair in cross_family:
-        c = Comparison(pair["reference_family"], pair["reference_variant"], pair["family"], pair["variant"])
+    for c in cross_family:
         if (c.reference_family, c.reference_variant) in have and (c.family, c.variant) in have:
             out.append(c)
         else:
@@ -157,7 +173,7 @@ def participant_tests(
     per_subject: pd.DataFrame,
     value: str,
     comps: Sequence[Comparison],
-    alternative: str = "two-sided",
+    alternative: str,
 ) -> list[dict]:
     """Across participants: ``per_subject`` has family, variant, subject, region, feature and ``value``."""
     rows = []
@@ -175,12 +191,60 @@ def participant_tests(
 # --- tables ---------------------------------------------------------------------------------
 
 
-def read_tables(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """Concatenate per-job TSVs (alignment or low-level rows)."""
-    frames = [pd.read_csv(p, sep="\t") for p in paths]
+def read_tsv(path: str | os.PathLike) -> pd.DataFrame:
+    """A TSV with a header; an unreadable file raises an error naming it."""
+    try:
+        return pd.read_csv(path, sep="\t")
+    except (OSError, ValueError) as err:  # pandas' EmptyDataError and ParserError are ValueErrors
+        raise ValueError(f"{path}: cannot read as a TSV table ({err})") from err
+
+
+def read_tables(paths: Iterable[str | os.PathLike], required: Sequence[str]) -> pd.DataFrame:
+    """Concatenate per-job TSVs (alignment or low-level rows) that have the columns ``required``."""
+    frames = []
+    for path in paths:
+        frame = read_tsv(path)
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise KeyError(f"{path}: missing column(s) {missing}; has {list(frame.columns)}")
+        frames.append(frame)
     if not frames:
         raise ValueError("statistics: no input tables")
     return pd.concat(frames, ignore_index=True)
+
+
+def summarise(
+    table: pd.DataFrame,
+    value: str,
+    groups: Sequence[str] = ("family", "variant"),
+    unit: str = "subject",
+) -> pd.DataFrame:
+    """Mean, standard error and count of ``value`` across ``unit`` (participants) per ``groups``.
+
+    Rows sharing (groups, unit) are first averaged (e.g. several layers of one participant), so
+    each participant counts once. ``se`` = sample standard deviation (ddof 1) / sqrt(n): the
+    standard error of the mean across participants; NaN when n < 2. Non-finite values are dropped.
+    """
+    missing = [c for c in (*groups, unit, value) if c not in table.columns]
+    if missing:
+        raise KeyError(f"summarise: table lacks column(s) {missing}; has {list(table.columns)}")
+    data = table[list(groups) + [unit, value]].copy()
+    data[value] = pd.to_numeric(data[value], errors="coerce")
+    data = data[np.isfinite(data[value])]
+    per_unit = data.groupby(list(groups) + [unit], sort=False)[value].mean().reset_index()
+    g = per_unit.groupby(list(groups), sort=False)[value]
+    out = g.agg(mean="mean", std=lambda x: x.std(ddof=1) if len(x) > 1 else np.nan, n="count").reset_index()
+    out["se"] = out["std"] / np.sqrt(out["n"])
+    return out.drop(columns="std")
+
+
+SUMMARY_GROUPS = ("family", "variant", "region", "feature")
+
+
+def summary_table(per_subject: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Every bar of the figures: ``mean``, ``se`` and ``n`` of ``value`` across participants per
+    (family, variant, region, feature) of a per-participant table."""
+    return summarise(per_subject, value, SUMMARY_GROUPS)
 
 
 def alignment_per_subject(table: pd.DataFrame) -> pd.DataFrame:
@@ -228,7 +292,7 @@ def voxel_tests(
     sources: Sequence[VoxelSource],
     datasets: dict[str, str],
     comps: Sequence[Comparison],
-    alternative: str = "two-sided",
+    alternative: str,
 ) -> list[dict]:
     """Across voxels within each participant and region.
 
@@ -248,9 +312,9 @@ def voxel_tests(
                 return None
             key = (family, variant, dataset)
             if key not in cache:
-                with h5py.File(source.path, "r") as handle:
+                with open_h5(source.path) as handle:
                     if dataset not in handle:
-                        raise KeyError(f"{source.path}: no dataset '{dataset}'")
+                        raise KeyError(f"{source.path}: no dataset '{dataset}' (found {sorted(handle.keys())})")
                     cache[key] = handle[dataset][...].astype(np.float64)
             return cache[key]
 
@@ -281,11 +345,46 @@ def wilcoxon_table(rows: list[dict], alpha: float, config_hash: str) -> pd.DataF
     return table
 
 
-def write_tsv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+def write_tsv(table: pd.DataFrame, path: str | os.PathLike, float_format: str | None = "%.6g") -> None:
+    """A TSV, atomically (``float_format`` None: every float to full precision)."""
     from braintune.utils import atomic_output
 
     with atomic_output(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+        table.to_csv(tmp, sep="\t", index=False, float_format=float_format)
+
+
+#: Tables written to full float precision: the figures draw their numbers as they are.
+FULL_PRECISION = ("alignment_summary", "lowlevel_summary")
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatisticsSettings:
+    """The ``statistics`` config section: every key changes the tables."""
+
+    reference_variant: str
+    cross_family: tuple[Comparison, ...]
+    alpha: float
+    alternative: str
+    voxel_level: bool
+
+    @classmethod
+    def from_config(cls, section: Mapping) -> "StatisticsSettings":
+        keys = ("reference_family", "reference_variant", "family", "variant")
+        cross = []
+        for i, pair in enumerate(section["cross_family"] or []):
+            missing = [k for k in keys if k not in pair]
+            if missing:
+                raise KeyError(f"statistics.cross_family[{i}]: missing key(s) {missing} (needs {list(keys)})")
+            cross.append(Comparison(*(pair[k] for k in keys)))
+        if section["alternative"] not in ("two-sided", "greater", "less"):
+            raise ValueError(
+                f"statistics.alternative must be two-sided, greater or less, got {section['alternative']!r}"
+            )
+        return cls(section["reference_variant"], tuple(cross), float(section["alpha"]), section["alternative"],
+                   bool(section["voxel_level"]))
 
 
 # --- the job --------------------------------------------------------------------------------
@@ -302,61 +401,114 @@ def _with_hash(summary: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
 def _analysis(
     name: str,
     rows_table: pd.DataFrame,
-    summarise,
+    summarise_subjects,
     value: str,
     sources: Sequence[VoxelSource],
     datasets: dict[str, str],
-    reference_variant: str,
-    cross_family: Sequence[dict],
-    alpha: float,
-    alternative: str,
-    voxel_level: bool,
+    settings: StatisticsSettings,
     config_hash: str,
 ) -> dict[str, pd.DataFrame]:
-    """The per-job rows, their per-subject summary and the Wilcoxon table of one analysis."""
-    per_subject = _with_hash(summarise(rows_table), rows_table)
+    """The per-job rows, their per-subject summary, the summary across participants and the
+    Wilcoxon table of one analysis."""
+    per_subject = _with_hash(summarise_subjects(rows_table), rows_table)
     available = list(per_subject[["family", "variant"]].drop_duplicates().itertuples(index=False, name=None))
-    comps = comparisons(available, reference_variant, cross_family)
-    rows = participant_tests(per_subject, value, comps, alternative)
-    if voxel_level:
-        rows += voxel_tests(sources, datasets, comps, alternative)
+    comps = comparisons(available, settings.reference_variant, settings.cross_family)
+    rows = participant_tests(per_subject, value, comps, settings.alternative)
+    if settings.voxel_level:
+        rows += voxel_tests(sources, datasets, comps, settings.alternative)
     log.info("%s: %d rows, %d comparisons, %d tests", name, len(rows_table), len(comps), len(rows))
     return {
         name: rows_table,
         f"{name}_subject": per_subject,
-        f"wilcoxon_{name}": wilcoxon_table(rows, alpha, config_hash),
+        f"{name}_summary": summary_table(per_subject, value),
+        f"wilcoxon_{name}": wilcoxon_table(rows, settings.alpha, config_hash),
     }
 
 
 def run_statistics(
     alignment: Sequence[VoxelSource],
-    alignment_tables: Sequence[str],
+    alignment_tables: Sequence[str | os.PathLike],
     lowlevel: Sequence[VoxelSource],
-    lowlevel_tables: Sequence[str],
+    lowlevel_tables: Sequence[str | os.PathLike],
     lowlevel_features: Sequence[str],
-    outputs: dict[str, str],
-    reference_variant: str = "braintuned",
-    cross_family: Sequence[dict] = (),
-    alpha: float = 0.05,
-    alternative: str = "two-sided",
-    voxel_level: bool = True,
-    config_hash: str = "",
+    outputs: Mapping[str, str | os.PathLike],
+    settings: StatisticsSettings,
+    config_hash: str,
 ) -> dict[str, pd.DataFrame]:
     """Every statistics table of the alignment and low-level analyses (docs/artifacts.md).
 
-    ``outputs`` maps ``alignment``, ``alignment_subject``, ``wilcoxon_alignment`` and, when low-level
-    results are given, ``lowlevel``, ``lowlevel_subject``, ``wilcoxon_lowlevel`` to TSV paths.
+    ``outputs`` maps ``alignment``, ``alignment_subject``, ``alignment_summary``,
+    ``wilcoxon_alignment`` and, when low-level results are given, ``lowlevel``, ``lowlevel_subject``,
+    ``lowlevel_summary``, ``wilcoxon_lowlevel`` to TSV paths.
     """
-    settings = dict(reference_variant=reference_variant, cross_family=cross_family, alpha=alpha,
-                    alternative=alternative, voxel_level=voxel_level, config_hash=config_hash)
+    keys = ("family", "variant", "subject", "region", "layer")
     tables: dict[str, pd.DataFrame] = {}
-    tables.update(_analysis("alignment", read_tables(alignment_tables), alignment_per_subject, "B",
-                            alignment, {ALL: "layer_mean/nc_norm"}, **settings))
+    tables.update(_analysis("alignment", read_tables(alignment_tables, (*keys, "n_voxels", "B")),
+                            alignment_per_subject, "B", alignment, {ALL: "layer_mean/nc_norm"}, settings,
+                            config_hash))
     if lowlevel_tables:
         datasets = {ALL: "layer_mean/drop", **{f: f"{f}/layer_mean/drop" for f in lowlevel_features}}
-        tables.update(_analysis("lowlevel", read_tables(lowlevel_tables), lowlevel_per_subject, "R",
-                                lowlevel, datasets, **settings))
+        rows = read_tables(lowlevel_tables, (*keys, "feature", "n_voxels", "B_o", "B_r", "R"))
+        tables.update(_analysis("lowlevel", rows, lowlevel_per_subject, "R", lowlevel, datasets, settings, config_hash))
     for name, table in tables.items():
         if name in outputs:
-            write_tsv(table, outputs[name])
+            write_tsv(table, outputs[name], None if name in FULL_PRECISION else "%.6g")
     return tables
+
+
+# --- per-voxel differences (the flatmaps) -----------------------------------------------------
+
+#: Per-voxel values whose reference-minus-variant difference the flatmaps draw: dataset of the
+#: alignment / low-level file -> group of the differences file.
+VOXEL_DIFFERENCES = {
+    "alignment": {"layer_mean/rho": "alignment/rho", "layer_mean/nc_norm": "alignment/nc_norm"},
+    "lowlevel": {"layer_mean/drop": "lowlevel/drop"},
+}
+
+
+def read_voxels(path: str | os.PathLike, dataset: str) -> np.ndarray:
+    """A per-voxel float32 vector of an alignment/low-level HDF5 file."""
+    with open_h5(path) as handle:
+        if dataset not in handle:
+            raise KeyError(f"{path}: no dataset '{dataset}' (found {sorted(handle.keys())})")
+        return handle[dataset][...].astype(np.float32)
+
+
+def voxel_difference(reference_path: str | os.PathLike, other_path: str | os.PathLike, dataset: str) -> np.ndarray:
+    """Per-voxel ``reference - other`` of ``dataset`` (float32; NaN where either is NaN)."""
+    a, b = read_voxels(reference_path, dataset), read_voxels(other_path, dataset)
+    if a.shape != b.shape:
+        raise ValueError(f"{reference_path} and {other_path}: '{dataset}' shapes differ ({a.shape} vs {b.shape})")
+    return a - b
+
+
+def run_voxel_differences(
+    alignment: Mapping[str, str | os.PathLike],
+    lowlevel: Mapping[str, str | os.PathLike],
+    reference_variant: str,
+    out_h5: str | os.PathLike,
+    labels: Mapping[str, str],
+) -> list[str]:
+    """Per-voxel differences of one family and participant (``results/statistics/voxels``): for each
+    variant ``v`` other than ``reference_variant``, ``alignment/{rho,nc_norm}/{v}`` and
+    ``lowlevel/drop/{v}`` = reference minus ``v`` of the layer-mean values. ``alignment`` and
+    ``lowlevel`` map each variant to its result file. Returns the datasets written."""
+    from braintune.utils import atomic_output
+
+    written = []
+    with atomic_output(out_h5) as tmp, h5py.File(tmp, "w") as handle:
+        for key, value in labels.items():
+            handle.attrs[key] = str(value)
+        handle.attrs["reference_variant"] = reference_variant
+        for kind, files in (("alignment", alignment), ("lowlevel", lowlevel)):
+            if reference_variant not in files:
+                raise KeyError(f"statistics.reference_variant '{reference_variant}': no {kind} file "
+                               f"(variants: {sorted(files)})")
+            for variant, path in files.items():
+                if variant == reference_variant:
+                    continue
+                for dataset, group in VOXEL_DIFFERENCES[kind].items():
+                    name = f"{group}/{variant}"
+                    handle.create_dataset(name, data=voxel_difference(files[reference_variant], path, dataset))
+                    written.append(name)
+    return written

@@ -1,5 +1,5 @@
 # Stage: alignment (docs/artifacts.md): voxelwise encoding models of every layer of a checkpoint
-# (DECISIONS.md 7). One job per (family, variant, subject) covers every layer: the subject's
+# (docs/decisions.md 7). One job per (family, variant, subject) covers every layer: the subject's
 # responses are read once and every layer uses the same seeded bootstrap splits.
 # Pretrained (shared) checkpoints are aligned for every subject; subject-specific variants use the
 # subject's own checkpoint (braintune.config.checkpoint_owner).
@@ -7,21 +7,19 @@
 
 rule alignment:
     """Encoding models of every layer of one checkpoint for one subject: rho, alpha, rho/NC per
-    voxel and B per region (DECISIONS.md 7)."""
+    voxel and B per region (docs/decisions.md 7)."""
     input:
         unpack(_alignment_inputs),
     output:
         h5=alignment_path("{family}", "{variant}", "{subject}"),
         tsv=alignment_table_path("{family}", "{variant}", "{subject}"),
     params:
-        alignment=alignment_fit_settings(),
-        layers=lambda w: config["models"][w.family]["layers"],
+        # the settings (hashed into labels.config_hash) and which input is which layer and story;
+        # batch sizes are speed-only: the script reads them from the config
+        settings=alignment_settings(),
+        layers=_alignment_layers,
+        stories=_alignment_response_stories,
         labels=_alignment_labels,
-        root=DATASET,
-        seed=config["seed"],
-        test_trim=config["timing"]["test_trim"],
-        missing_story=config["dataset"]["missing_story"],
-        device=config["compute"]["device"],
     log:
         "logs/alignment/{family}/{variant}/{subject}.log",
     benchmark:

@@ -1,29 +1,24 @@
-# Stage: braintuning (see docs/artifacts.md). Brain-tuning (DECISIONS.md 4, 5) and the comparison
+# Stage: braintuning (see docs/artifacts.md). Brain-tuning (docs/decisions.md 4, 5) and the comparison
 # models (paper 3.3.1, D.2): one job per (family, variant, subject), one per stimulus-tuned family
-# (owner `shared`), one per precomputed target set (BigSLM, text LMs) covering every story.
+# (owner `shared`), one per precomputed target set (BigSLM, text LMs) covering every brain-tuning story.
+# Paths, settings and input functions: workflow/rules/functions/braintuning.smk.
 # Library: braintune.braintuning (tests/test_braintuning*.py).
 
 
 rule braintuning_targets:
     """BigSLM / text-LM targets of every brain-tuning story (subject independent)."""
     input:
-        audio=[btplan.audio_path(s) for s in BT_STORIES],
-        textgrids=[str(btplan.textgrid_path(DATASET, s)) for s in BT_STORIES],
-        respdict=f"{DATASET}/derivative/respdict.json",
+        audio=[preprocess_audio_path(s) for s in BT_STORIES],
+        textgrids=[data_textgrid_path(s) for s in BT_STORIES],
+        respdict=data_respdict_path(),
     output:
-        targets=[btplan.targets_path("{variant}", s) for s in BT_STORIES],
-        info="results/braintuning/targets/{variant}/info.json",
+        targets=[braintuning_targets_path("{variant}", s) for s in BT_STORIES],
+        info=braintuning_targets_info_path("{variant}"),
     wildcard_constraints:
         variant=r"bigslm|lmtuned_[A-Za-z0-9]+",
     params:
-        config=lambda w: {
-            "seed": config["seed"],
-            "dataset": {"root": DATASET},
-            "timing": config["timing"],
-            "preprocess": {"sample_rate": config["preprocess"]["sample_rate"]},
-            "braintuning": {"context_trs": BT["context_trs"], "targets": {w.variant: BT["targets"][w.variant]}},
-        },
         stories=BT_STORIES,
+        settings=lambda w: braintuning_target_settings(w.variant).params(),
         device=BT_DEVICE,
     log:
         "logs/braintuning_targets/{variant}.log",
@@ -45,15 +40,12 @@ rule braintuning_train:
     input:
         unpack(_bt_train_inputs),
     output:
-        model=directory("results/braintuning/{family}/{variant}/{subject}/model"),
-        training="results/braintuning/{family}/{variant}/{subject}/training.json",
-        curve="results/braintuning/{family}/{variant}/{subject}/curve.tsv",
-        png="results/braintuning/{family}/{variant}/{subject}/curve.png",
+        **_run_outputs("{family}", "{variant}", "{subject}"),
     wildcard_constraints:
         variant=r"braintuned|braintuned_n\d+|random|bigslm|lmtuned_[A-Za-z0-9]+",
         subject=r"UTS0[1-9]",
     params:
-        config=_bt_params,
+        settings=lambda w: braintuning_train_settings(w.family, w.variant).params(),
         train=_bt_train_stories,
         val=lambda w: _bt_stories(w.subject, "braintuning_val"),
         device=BT_DEVICE,
@@ -75,18 +67,11 @@ rule braintuning_train:
 rule braintuning_stimulus:
     """Stimulus-tuned wav2vec2 (paper D.2): one checkpoint shared by every subject."""
     input:
-        audio=[btplan.audio_path(s) for s in config["stories"]["braintuning_train"]],
+        audio=[preprocess_audio_path(s) for s in config["stories"]["braintuning_train"]],
     output:
-        model=directory("results/braintuning/{family}/stimulus/shared/model"),
-        training="results/braintuning/{family}/stimulus/shared/training.json",
-        curve="results/braintuning/{family}/stimulus/shared/curve.tsv",
-        png="results/braintuning/{family}/stimulus/shared/curve.png",
+        **_run_outputs("{family}", "stimulus", "shared"),
     params:
-        config=lambda w: {
-            "seed": config["seed"],
-            "braintuning": {"stimulus": BT["stimulus"]},
-            "models": {w.family: btplan.training_family_config(config["models"][w.family])},
-        },
+        settings=lambda w: braintuning_stimulus_settings(w.family).params(),
         stories=config["stories"]["braintuning_train"],
         device=BT_DEVICE,
     log:

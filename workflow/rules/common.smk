@@ -18,6 +18,7 @@ from braintune.utils import set_cache_dirs
 # pycortex, matplotlib and Hugging Face write into $HOME unless told otherwise.
 set_cache_dirs(".cache")
 
+# Fills every absent key with its schema default (in place), then checks values and names.
 btconfig.validate_config(config, source="configuration")
 
 DATASET = config["dataset"]["root"]
@@ -42,7 +43,7 @@ def families():
 
 def variants(family):
     """Variants of one family (pretrained first)."""
-    return list(config["models"][family].get("variants", ["pretrained"]))
+    return list(config["models"][family]["variants"])
 
 
 def owner(variant, subject):
@@ -53,8 +54,7 @@ def owner(variant, subject):
 def all_targets():
     """Everything the default target `all` builds; each stage contributes its final outputs."""
     return (
-        demo_targets()
-        + download_targets()
+        data_targets()
         + preprocess_targets()
         + features_targets()
         + braintuning_targets()

@@ -4,18 +4,20 @@
 #   -> downstream_embed (one job per family x variant x owner: features of every corpus and word occurrence,
 #      cached as HDF5) -> downstream_probe (one job per family x variant x owner: every task x layer)
 #   and downstream_asr (CTC fine-tuning of the whole model, one job per family x variant x owner)
-#   -> downstream_collect -> downstream_figures (figs 4, 9, 10, 11, 12)
+#   -> downstream_collect (scores, layer means, participant means) -> figures_downstream (figs 4, 9-12)
+#
+# Paths: workflow/rules/functions/downstream.smk. Params hold exactly the settings that change a result
+# (braintune.downstream.run.*Settings); downstream.embed_batch_size only sets the speed and is read from
+# the config by the script.
 
 
 rule downstream_demo_data:
     """Stand-ins of TIMIT, Speech Commands, CREMA-D, SLURP and the preference word corpus, written
     with the synthesiser in each real corpus' layout (demo only)."""
     output:
-        touch(f"{DS.get('demo', {}).get('root', 'resources/demo/downstream')}/.complete"),
+        touch(downstream_demo_marker()),
     params:
-        demo=DS.get("demo"),
-        preference=lambda w: {k: (config.get("preference") or {}).get(k) for k in ("max_phonetic_distance", "max_neighbours")},
-        seed=config["seed"],
+        settings=downstream_demo_settings(),
     log:
         "logs/downstream_demo_data/demo.log",
     benchmark:
@@ -32,10 +34,10 @@ for _corpus in DS_PUBLIC:
         name:
             f"downstream_download_{_corpus}"
         output:
-            touch(f"{DS_DATA.get(_corpus, {}).get('path', f'resources/downstream/{_corpus}')}/.complete"),
+            touch(downstream_download_marker(_corpus)),
         params:
             corpus=_corpus,
-            cfg=DS_DATA.get(_corpus),
+            download=DS_DATA[_corpus]["download"],
         log:
             f"logs/downstream_download/{_corpus}.log",
         benchmark:
@@ -55,17 +57,16 @@ localrules:
 
 
 rule downstream_index:
-    """Corpus indices (tidy TSV, standard speaker-disjoint splits), TIMIT's MFCC/FBANK targets and the
-    majority-class baselines."""
+    """Corpus indices (tidy TSV, standard speaker-disjoint splits, audio paths as the corpus directory is
+    configured), TIMIT's MFCC/FBANK targets and the majority-class baselines."""
     input:
-        lambda w: [m for c in DS_CORPORA for m in [downstream_corpus_ready(c)] if m],
+        lambda w: sorted({m for c in DS_CORPORA for m in downstream_corpus_ready(c)}),
     output:
-        index=list(DS_INDEX.values()),
-        targets="results/downstream/index/timit_targets.h5",
-        baselines="results/downstream/baselines.tsv",
+        index=[downstream_index_path(c) for c in DS_CORPORA],
+        targets=downstream_acoustic_targets_path(),
+        baselines=downstream_baselines_path(),
     params:
-        downstream=lambda w: {k: DS.get(k) for k in ("tasks", "datasets", "acoustic", "max_items")},
-        seed=config["seed"],
+        settings=downstream_index_settings(),
     log:
         "logs/downstream_index/index.log",
     benchmark:
@@ -79,21 +80,17 @@ rule downstream_index:
 rule downstream_embed:
     """Mean-pooled features of every corpus and word occurrence for one checkpoint (HDF5 cache)."""
     input:
-        unpack(lambda w: {"checkpoint": downstream_checkpoint(w)} if downstream_checkpoint(w) else {}),
-        index=list(DS_INDEX.values()),
-        segments="results/preference/segments.tsv",
+        unpack(downstream_checkpoint),
+        index=[downstream_index_path(c) for c in DS_CORPORA],
+        segments=lambda w: preference_segments_path(),  # functions/preference.smk is included later
     output:
         downstream_embeddings_path("{family}", "{variant}", "{owner}"),
     params:
-        embed=lambda w: {k: DS.get(k) for k in ("layers", "embed_batch_size", "max_audio_s")},
-        model=lambda w: config["models"][w.family],
-        compute=config.get("compute"),
-        seed=config["seed"],
-        corpora=DS_CORPORA,
+        settings=downstream_embed_settings,
     threads: 1
     resources:
         mem_mb=8000,
-        gpu=1 if config.get("compute", {}).get("device") == "cuda" else 0,
+        gpu=downstream_gpu(),
     log:
         "logs/downstream_embed/{family}/{variant}/{owner}.log",
     benchmark:
@@ -109,15 +106,12 @@ rule downstream_probe:
     job per family: a probe on pooled features is far cheaper than starting a job)."""
     input:
         embeddings=downstream_family_embeddings,
-        index=list(DS_INDEX.values()),
-        targets="results/downstream/index/timit_targets.h5",
+        index=[downstream_index_path(c) for c in DS_PROBE_CORPORA],
+        targets=downstream_acoustic_targets_path(),
     output:
         downstream_probe_path("{family}"),
     params:
-        tasks=DS.get("tasks"),
-        probe=DS.get("probe"),
-        seed=config["seed"],
-        corpora=DS_CORPORA,
+        settings=downstream_probe_settings(),
         checkpoints=downstream_family_checkpoints,
     threads: 1
     resources:
@@ -135,20 +129,17 @@ rule downstream_probe:
 rule downstream_asr:
     """CTC fine-tuning of the whole model on TIMIT train; 1 - WER on TIMIT test."""
     input:
-        unpack(lambda w: {"checkpoint": downstream_checkpoint(w)} if downstream_checkpoint(w) else {}),
-        timit="results/downstream/index/timit.tsv",
+        unpack(downstream_checkpoint),
+        timit=downstream_index_path("timit"),
     output:
-        scores="results/downstream/asr/{family}/{variant}/{owner}.tsv",
-        curve="results/downstream/asr/{family}/{variant}/{owner}.json",
+        scores=downstream_asr_path("{family}", "{variant}", "{owner}", "tsv"),
+        curve=downstream_asr_path("{family}", "{variant}", "{owner}", "json"),
     params:
-        asr=DS.get("asr"),
-        model=lambda w: config["models"][w.family],
-        compute=config.get("compute"),
-        seed=config["seed"],
+        settings=downstream_asr_settings,
     threads: 1
     resources:
         mem_mb=16000,
-        gpu=1 if config.get("compute", {}).get("device") == "cuda" else 0,
+        gpu=downstream_gpu(),
     log:
         "logs/downstream_asr/{family}/{variant}/{owner}.log",
     benchmark:
@@ -160,14 +151,19 @@ rule downstream_asr:
 
 
 rule downstream_collect:
-    """All scores in one long table, per-(model, owner) layer means in a summary table."""
+    """All scores in one long table, per-(model, owner) layer means in a summary table, and what the
+    figures show: per family x variant x task the plotted metric's mean +- SE across participants, the
+    majority baseline, the gain over pretrained, the model size and the brain-tuning data size."""
     input:
         probes=[downstream_probe_path(f) for f in sorted({m[0] for m in downstream_models()})],
-        asr=[f"results/downstream/asr/{f}/{v}/{o}.tsv" for f, v, o in downstream_asr_models()],
-        baselines="results/downstream/baselines.tsv",
+        asr=[downstream_asr_path(f, v, o, "tsv") for f, v, o in downstream_asr_models()],
+        baselines=downstream_baselines_path(),
     output:
-        scores="results/downstream/scores.tsv",
-        summary="results/downstream/summary.tsv",
+        scores=downstream_table_path("scores"),
+        summary=downstream_table_path("summary"),
+        means=downstream_table_path("means"),
+    params:
+        settings=downstream_collect_settings(),
     log:
         "logs/downstream_collect/collect.log",
     benchmark:
@@ -176,28 +172,3 @@ rule downstream_collect:
         "../envs/torch.yaml"
     script:
         "../scripts/downstream_collect.py"
-
-
-rule downstream_figures:
-    """Figures 4 (a-f), 9, 10, 11 and 12 of the paper from the tidy tables."""
-    input:
-        summary="results/downstream/summary.tsv",
-        baselines="results/downstream/baselines.tsv",
-    output:
-        **{
-            f"{name}_{ext}": report(f"results/figures/{name}.{ext}", caption=f"../report/{rst}", category="Downstream")
-            for name, rst in DS_FIGS.items()
-            for ext in ("pdf", "png")
-        },
-    params:
-        figures=DS.get("figures"),
-        families=list(config.get("models") or {}),
-        n_train_stories=len(config["stories"]["braintuning_train"]),
-    log:
-        "logs/downstream_figures/figures.log",
-    benchmark:
-        "benchmarks/downstream_figures/figures.tsv"
-    conda:
-        "../envs/torch.yaml"
-    script:
-        "../scripts/downstream_figures.py"

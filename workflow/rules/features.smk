@@ -1,28 +1,30 @@
-# Stage: features (docs/artifacts.md). Speech-model features of causal sliding windows, the
-# low-level speech features, and the design matrices of the encoding models.
+# Stage: features (docs/artifacts.md). Speech-model features of causal sliding windows, the speech
+# descriptors (the low-level speech features) and the design matrices of the encoding models.
+# Paths, settings and input functions: workflow/rules/functions/features.smk.
 #
-# Jobs: one `features` job per (family, variant, owner) covering every story (the model is loaded
-# once; finished stories survive a failed job, see braintune.features.windows); one `design_<family>`
-# job per (family, variant, owner) writing every layer's design matrix (numpy only, no torch);
-# one `lowlevel_features` job and one `design_lowlevel` job for the whole config.
+# Jobs: one `features_extract` job per (family, variant, owner) covering every story (the model is
+# loaded once; finished stories survive a failed job, see braintune.features.windows); one
+# `features_design_<family>` job per (family, variant, owner) writing every layer's design matrix
+# (numpy only, no torch); one `features_descriptors` job and one `features_design_descriptors` job
+# for the whole config.
 
 
-rule features:
-    """Causal sliding-window features of every story for one checkpoint (DECISIONS.md 6)."""
+rule features_extract:
+    """Causal sliding-window features of every story for one checkpoint (docs/decisions.md 6)."""
     input:
         unpack(_checkpoint_input),
-        audio=[preprocess_audio_path(s) for s in STORIES],
+        audio=[preprocess_audio_path(s) for s in FEATURES_STORIES],
     output:
-        [feature_path("{family}", "{variant}", "{owner}", s) for s in STORIES],
+        [features_path("{family}", "{variant}", "{owner}", s) for s in FEATURES_STORIES],
     params:
         family=_family_params,
-        windows={k: FEATURES[k] for k in ("context_s", "chunk_s")},
-        stories=STORIES,
+        windows=FEATURES_WINDOWS.params(),
+        stories=FEATURES_STORIES,
         device=config["compute"]["device"],
     log:
-        "logs/features/{family}/{variant}/{owner}.log",
+        "logs/features_extract/{family}/{variant}/{owner}.log",
     benchmark:
-        "benchmarks/features/{family}/{variant}/{owner}.tsv"
+        "benchmarks/features_extract/{family}/{variant}/{owner}.tsv"
     threads: 1 if config["compute"]["device"] == "cpu" else 4
     resources:
         gpu=_gpu(),
@@ -40,20 +42,21 @@ for _family in config["models"]:
         """Design matrices of every layer of one checkpoint: Lanczos to TRs, trims, per-story
         z-score, FIR delays within each story."""
         name:
-            f"design_{_family}"
+            f"features_design_{_family}"
         input:
-            features=[feature_path(_family, "{variant}", "{owner}", s) for s in STORIES],
-            respdict=f"{DATASET}/derivative/respdict.json",
+            features=[features_path(_family, "{variant}", "{owner}", s) for s in FEATURES_STORIES],
+            respdict=data_respdict_path(),
         output:
-            [design_path(_family, "{variant}", "{owner}", layer) for layer in config["models"][_family]["layers"]],
+            [features_design_path(_family, "{variant}", "{owner}", layer) for layer in config["models"][_family]["layers"]],
         params:
             family=_family,
             layers=config["models"][_family]["layers"],
-            **_DESIGN_PARAMS,
+            stories=FEATURES_STORIES,
+            settings=FEATURES_DESIGN.params(),
         log:
-            f"logs/design_{_family}/{{variant}}/{{owner}}.log",
+            f"logs/features_design_{_family}/{{variant}}/{{owner}}.log",
         benchmark:
-            f"benchmarks/design_{_family}/{{variant}}/{{owner}}.tsv"
+            f"benchmarks/features_design_{_family}/{{variant}}/{{owner}}.tsv"
         threads: 1
         resources:
             mem_mb=4000,
@@ -63,49 +66,48 @@ for _family in config["models"]:
             "../scripts/features_design.py"
 
 
-rule lowlevel_features:
+rule features_descriptors:
     """Power spectrum, diphones, triphones and articulation of every story on its TR grid, and
     the di/triphone inventory of the configured stories."""
     input:
-        wav=[f"{DATASET}/stimuli/{s}.wav" for s in STORIES],
-        textgrid=[f"{DATASET}/derivative/TextGrids/{s}.TextGrid" for s in STORIES],
-        respdict=f"{DATASET}/derivative/respdict.json",
+        wav=[data_stimulus_path(s) for s in FEATURES_STORIES],
+        textgrid=[data_textgrid_path(s) for s in FEATURES_STORIES],
+        respdict=data_respdict_path(),
     output:
-        features=[f"results/lowlevel_features/{s}.h5" for s in STORIES],
-        inventory="results/lowlevel_features/inventory.json",
+        features=[features_descriptors_path(s) for s in FEATURES_STORIES],
+        inventory=features_descriptors_inventory_path(),
     params:
-        lowlevel=LOWLEVEL,
-        lanczos={k: FEATURES[k] for k in ("lanczos_window", "lanczos_cutoff_mult")},
-        timing=config["timing"],
-        stories=STORIES,
+        stories=FEATURES_STORIES,
+        settings=FEATURES_DESCRIPTORS.params(),
     log:
-        "logs/lowlevel_features/all.log",
+        "logs/features_descriptors/all.log",
     benchmark:
-        "benchmarks/lowlevel_features/all.tsv"
+        "benchmarks/features_descriptors/all.tsv"
     threads: 1
     resources:
         mem_mb=4000,
     conda:
         "../envs/torch.yaml"
     script:
-        "../scripts/features_lowlevel.py"
+        "../scripts/features_descriptors.py"
 
 
-rule design_lowlevel:
-    """Design matrices of the low-level features (train = the low-level analysis train stories)."""
+rule features_design_descriptors:
+    """Design matrices of the speech descriptors (train = the low-level analysis train stories)."""
     input:
-        features=[f"results/lowlevel_features/{s}.h5" for s in STORIES],
-        inventory="results/lowlevel_features/inventory.json",
-        respdict=f"{DATASET}/derivative/respdict.json",
+        features=[features_descriptors_path(s) for s in FEATURES_STORIES],
+        inventory=features_descriptors_inventory_path(),
+        respdict=data_respdict_path(),
     output:
-        [lowlevel_design_path(f) for f in LOWLEVEL["names"]],
+        [features_descriptor_design_path(f) for f in LOWLEVEL["names"]],
     params:
         names=LOWLEVEL["names"],
-        **{**_DESIGN_PARAMS, "train_stories": LOWLEVEL_STORIES},
+        stories=FEATURES_STORIES,
+        settings=FEATURES_DESCRIPTOR_DESIGN.params(),
     log:
-        "logs/design_lowlevel/all.log",
+        "logs/features_design_descriptors/all.log",
     benchmark:
-        "benchmarks/design_lowlevel/all.tsv"
+        "benchmarks/features_design_descriptors/all.tsv"
     threads: 1
     resources:
         mem_mb=4000,

@@ -6,18 +6,17 @@
 
 rule figures_bars:
     """Figs. 2a/b, 3a/b, 5 (when the large family is configured), 6 and 7: families x variants,
-    mean +- standard error across participants, asterisks from the Wilcoxon tables."""
+    mean +- standard error across participants and asterisks, as the statistics tables give them."""
     input:
-        alignment_subject=STATISTICS_TABLES["alignment_subject"],
-        lowlevel_subject=STATISTICS_TABLES["lowlevel_subject"],
-        wilcoxon_alignment=STATISTICS_TABLES["wilcoxon_alignment"],
-        wilcoxon_lowlevel=STATISTICS_TABLES["wilcoxon_lowlevel"],
+        alignment_summary=statistics_table_path("alignment_summary"),
+        lowlevel_summary=statistics_table_path("lowlevel_summary"),
+        wilcoxon_alignment=statistics_table_path("wilcoxon_alignment"),
+        wilcoxon_lowlevel=statistics_table_path("wilcoxon_lowlevel"),
     output:
         **_figure_outputs(BAR_FIGURE_NAMES),
     params:
-        figures=FIGURES,
-        alpha=config["statistics"]["alpha"],
-        paths=_figure_paths(BAR_FIGURE_NAMES),
+        settings=figures_bars_settings(),
+        names=BAR_FIGURE_NAMES,
     log:
         "logs/figures_bars/all.log",
     benchmark:
@@ -32,20 +31,19 @@ rule figures_bars:
 
 
 rule figures_flatmaps:
-    """Figs. 2c, 3c, 13, 14, 15: pycortex flatmaps of brain-tuned minus pretrained per voxel and of
-    the voxels above the noise-ceiling threshold."""
+    """Figs. 2c, 3c, 13, 14, 15: pycortex flatmaps of brain-tuned minus pretrained per voxel (the
+    statistics stage's differences) and of the voxels above the noise-ceiling threshold."""
     input:
-        voxels=[path for files in _flatmap_files().values() for path in files.values()],
-        pycortex=sorted({p for s in FLATMAP_SUBJECTS for p in pycortex_inputs(s)}),
+        differences=_flatmap_differences(),
+        noise_ceiling=_flatmap_noise_ceilings(),
+        pycortex=sorted({p for s in FLATMAP_SUBJECTS for p in preprocess_pycortex_inputs(s)}),
     output:
         **_figure_outputs(FLATMAP_FIGURE_NAMES),
     params:
-        figures=FIGURES,
-        family=FIGURES["flatmap_family"],
-        files=_flatmap_files(),
-        pycortex={s: btfigjobs.flatmap_target(config, s) for s in FLATMAP_SUBJECTS},
-        nc_threshold=config["preprocess"]["nc_threshold"],
-        paths=_figure_paths(FLATMAP_FIGURE_NAMES),
+        # the pycortex filestore of each participant is read from the config by the script (no path here)
+        settings=figures_flatmaps_settings(),
+        subjects=FLATMAP_SUBJECTS,
+        names=FLATMAP_FIGURE_NAMES,
     log:
         "logs/figures_flatmaps/all.log",
     benchmark:
@@ -57,3 +55,40 @@ rule figures_flatmaps:
         "../envs/figures.yaml"
     script:
         "../scripts/figures_flatmaps.py"
+
+
+# --- figures of the downstream and preference stages (figs 4, 8, 9, 10, 11, 12) ------------------
+
+
+rule figures_downstream:
+    """Figures 4 (a-f), 9, 10, 11 and 12 of the paper from the downstream stage's participant means."""
+    input:
+        means=lambda w: downstream_table_path("means"),
+    output:
+        **_figures_downstream_outputs(FIGURES_DOWNSTREAM_NAMES),
+    params:
+        settings=figures_downstream_settings(),
+    log:
+        "logs/figures_downstream/figures.log",
+    benchmark:
+        "benchmarks/figures_downstream/figures.tsv"
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/figures_downstream.py"
+
+
+rule figures_preference:
+    """Figure 8: d per layer, brain-tuned (mean and SE across participants) against pretrained."""
+    input:
+        means=lambda w: preference_table_path("means"),
+    output:
+        **_figures_downstream_outputs(["fig8"]),
+    log:
+        "logs/figures_preference/fig8.log",
+    benchmark:
+        "benchmarks/figures_preference/fig8.tsv"
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/figures_preference.py"

@@ -1,19 +1,21 @@
-# Stage: preference (docs/artifacts.md; braintune.downstream.preference). Paper appendix C, figure 8.
+# Stage: preference (docs/artifacts.md; braintune.preference). Paper appendix C, figure 8.
 #
 #   preference_wordset (targets, synonyms, near-homophones; their occurrences in the aligned corpus)
-#   -> downstream_features embeds the occurrences ("words" group) -> preference_d -> preference_figure
+#   -> downstream_embed embeds the occurrences (group "words") -> preference_d -> figures_preference
+#
+# Paths: workflow/rules/functions/preference.smk; params: braintune.preference.run.*Settings.
 
 
 rule preference_wordset:
-    """Word set from CMUdict + WordNet restricted to the aligned corpus, and the occurrences to embed."""
+    """Word set from CMUdict + WordNet restricted to the aligned corpus, and the occurrences to embed
+    (audio paths as the corpus directory is configured)."""
     input:
-        [f"{DS['demo']['root']}/.complete"] if DS_DEMO else [],
+        preference_corpus_ready(),
     output:
-        wordset="results/preference/wordset.tsv",
-        segments="results/preference/segments.tsv",
+        wordset=preference_wordset_path(),
+        segments=preference_segments_path(),
     params:
-        preference=PREF,
-        seed=config["seed"],
+        settings=preference_wordset_settings(),
     log:
         "logs/preference_wordset/wordset.log",
     benchmark:
@@ -25,15 +27,16 @@ rule preference_wordset:
 
 
 rule preference_d:
-    """Semantic-phonetic preference d per layer for every evaluated model."""
+    """Semantic-phonetic preference d per layer for every evaluated model, and its mean and standard
+    error across participants per family x variant x layer."""
     input:
         embeddings=[downstream_embeddings_path(*m) for m in downstream_models()],
-        wordset="results/preference/wordset.tsv",
+        wordset=preference_wordset_path(),
     output:
-        "results/preference/preference.tsv",
+        table=preference_table_path("preference"),
+        means=preference_table_path("means"),
     params:
-        preference=PREF,
-        seed=config["seed"],
+        settings=preference_settings(),
         models=downstream_models(),
     log:
         "logs/preference_d/preference.log",
@@ -43,20 +46,3 @@ rule preference_d:
         "../envs/torch.yaml"
     script:
         "../scripts/preference_d.py"
-
-
-rule preference_figure:
-    """Figure 8: d per layer, brain-tuned (mean and SE across participants) against pretrained."""
-    input:
-        "results/preference/preference.tsv",
-    output:
-        pdf=report("results/figures/fig8.pdf", caption="../report/fig8.rst", category="Downstream"),
-        png=report("results/figures/fig8.png", caption="../report/fig8.rst", category="Downstream"),
-    log:
-        "logs/preference_figure/fig8.log",
-    benchmark:
-        "benchmarks/preference_figure/fig8.tsv"
-    conda:
-        "../envs/torch.yaml"
-    script:
-        "../scripts/preference_figure.py"

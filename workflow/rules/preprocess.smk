@@ -1,24 +1,20 @@
 # Stage: preprocess (see docs/artifacts.md): audio cache with the per-story consistency check, noise
 # ceilings and regions per subject. Few jobs on purpose: one audio job for every story (import costs
-# dominate the demo), one noise-ceiling job and one regions job per subject.
-#
-# Other stages list a subject's stories with braintune.preprocess.available_stories(config, subject,
-# split) (dataset.missing_story applied) and use the path helpers below.
+# dominate the demo), one noise-ceiling job and one regions job per subject. Paths, settings and
+# input functions: workflow/rules/functions/preprocess.smk.
 
 
 rule preprocess_audio:
     input:
-        wav=[f"{DATASET}/stimuli/{s}.wav" for s in STORIES],
-        textgrid=[f"{DATASET}/derivative/TextGrids/{s}.TextGrid" for s in STORIES],
-        respdict=f"{DATASET}/derivative/respdict.json",
+        wav=[data_stimulus_path(s) for s in PREPROCESS_STORIES],
+        textgrid=[data_textgrid_path(s) for s in PREPROCESS_STORIES],
+        respdict=data_respdict_path(),
     output:
-        audio=[preprocess_audio_path(s) for s in STORIES],
-        table="results/preprocess/audio/timing.tsv",
+        audio=[preprocess_audio_path(s) for s in PREPROCESS_STORIES],
+        table=preprocess_audio_table_path(),
     params:
-        root=lambda w: DATASET,
-        stories=STORIES,
-        timing=config["timing"],
-        preprocess={k: PREPROCESS[k] for k in ("sample_rate", "grid_tolerance_trs", "textgrid_tolerance_s")},
+        stories=PREPROCESS_STORIES,
+        settings=PREPROCESS_AUDIO.params(),
     log:
         "logs/preprocess_audio/all.log",
     benchmark:
@@ -31,21 +27,17 @@ rule preprocess_audio:
         "../scripts/preprocess_audio.py"
 
 
-rule noise_ceiling:
+rule preprocess_noise_ceiling:
     input:
         unpack(_nc_inputs),
     output:
-        noise_ceiling_path("{subject}"),
+        preprocess_noise_ceiling_path("{subject}"),
     params:
-        threshold=PREPROCESS["nc_threshold"],
-        nc_rows=PREPROCESS["nc_rows"],
-        data_norm=PREPROCESS["nc_data_norm"],
-        chunk_voxels=PREPROCESS["chunk_voxels"],
-        test_trim=config["timing"]["test_trim"],
+        settings=PREPROCESS_NOISE_CEILING.params(),
     log:
-        "logs/noise_ceiling/{subject}.log",
+        "logs/preprocess_noise_ceiling/{subject}.log",
     benchmark:
-        "benchmarks/noise_ceiling/{subject}.tsv"
+        "benchmarks/preprocess_noise_ceiling/{subject}.tsv"
     resources:
         mem_mb=4000,
     conda:
@@ -54,19 +46,18 @@ rule noise_ceiling:
         "../scripts/preprocess_noise_ceiling.py"
 
 
-rule regions:
+rule preprocess_regions:
     input:
         unpack(_regions_inputs),
     output:
-        h5=regions_path("{subject}"),
-        table="results/preprocess/{subject}/regions.tsv",
+        h5=preprocess_regions_path("{subject}"),
+        table=preprocess_regions_table_path("{subject}"),
     params:
-        regions=REGIONS,
-        pycortex_filestore=PREPROCESS.get("pycortex_filestore"),
+        settings=PREPROCESS_REGIONS.params(),
     log:
-        "logs/regions/{subject}.log",
+        "logs/preprocess_regions/{subject}.log",
     benchmark:
-        "benchmarks/regions/{subject}.tsv"
+        "benchmarks/preprocess_regions/{subject}.tsv"
     resources:
         mem_mb=4000,
     conda:
@@ -75,22 +66,22 @@ rule regions:
         "../scripts/preprocess_regions.py"
 
 
-if config["dataset"]["source"] == "openneuro":
+if DOWNLOAD_ACTIVE:
 
-    rule pycortex_filestore:
+    rule preprocess_pycortex:
         """Writable copy of the subject's pycortex-db (pycortex writes caches into it)."""
         input:
-            f"{DATASET}/derivative/pycortex-db/{{subject}}",
+            data_pycortex_db_path("{subject}"),
         output:
-            directory(f"{PREPROCESS['pycortex_filestore']}/{{subject}}"),
+            directory(preprocess_pycortex_path("{subject}")),
         log:
-            "logs/pycortex_filestore/{subject}.log",
+            "logs/preprocess_pycortex/{subject}.log",
         benchmark:
-            "benchmarks/pycortex_filestore/{subject}.tsv"
+            "benchmarks/preprocess_pycortex/{subject}.tsv"
         conda:
             "../envs/data.yaml"
         shell:
             "cp -r {input} {output} 2> {log} && chmod -R u+w {output}"
 
     localrules:
-        pycortex_filestore,
+        preprocess_pycortex,

@@ -3,16 +3,20 @@
 import gc
 
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
-from pathlib import Path
-
-from braintune.braintuning.run import run_stimulus
+from braintune.braintuning.run import StimulusTuningSettings, run_stimulus
 from braintune.utils import start_job
 
-start_job(snakemake.log[0])
+smk = snakemake  # noqa: F821 (snakemake injects it)
+start_job(smk.log[0])
+stories = list(smk.params.stories)
+out = smk.output
 run_stimulus(
-    snakemake.params.config,
-    family=snakemake.wildcards.family,
-    stories=list(snakemake.params.stories),
-    out_dir=Path(snakemake.output.training).parent,
-    device=snakemake.params.device,
+    StimulusTuningSettings.from_params(smk.params.settings),
+    stories,
+    audio=dict(zip(stories, smk.input.audio)),
+    model_dir=out.model,
+    training_path=out.training,
+    curve_tsv=out.curve,
+    curve_png=out.png,
+    device=smk.params.device,
 )

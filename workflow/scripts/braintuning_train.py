@@ -5,18 +5,31 @@ import gc
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
 from pathlib import Path
 
-from braintune.braintuning.run import run_braintuning
+from braintune.braintuning.run import BrainTuningSettings, run_braintuning
 from braintune.utils import start_job
 
-start_job(snakemake.log[0])
-cfg = snakemake.params.config
+smk = snakemake  # noqa: F821 (snakemake injects it)
+start_job(smk.log[0])
+inp, out = smk.input, smk.output
+train, val = list(smk.params.train), list(smk.params.val)
+stories = train + val  # the input function lists the inputs of the train stories, then the validation stories
+bt = smk.config["braintuning"]
 run_braintuning(
-    cfg,
-    family=snakemake.wildcards.family,
-    variant=snakemake.wildcards.variant,
-    subject=snakemake.wildcards.subject,
-    train_stories=list(snakemake.params.train),
-    val_stories=list(snakemake.params.val),
-    out_dir=Path(snakemake.output.training).parent,
-    device=snakemake.params.device,
+    BrainTuningSettings.from_params(smk.params.settings),
+    smk.wildcards.subject,
+    train,
+    val,
+    audio=dict(zip(stories, inp.audio)),
+    respdict_path=inp.respdict,
+    model_dir=out.model,
+    training_path=out.training,
+    curve_tsv=out.curve,
+    curve_png=out.png,
+    state_dir=Path(out.training).parent / "state",
+    noise_ceiling=inp.get("nc"),
+    responses=dict(zip(stories, inp.responses)) if "responses" in inp.keys() else None,
+    targets=dict(zip(stories, inp.targets)) if "targets" in inp.keys() else None,
+    device=smk.params.device,
+    num_workers=int(bt["num_workers"]),  # speed only: not a param
+    keep_state=bool(bt["keep_state"]),  # disk use only: not a param
 )

@@ -7,8 +7,5 @@ from braintune.downstream import run
 from braintune.utils import start_job
 
 start_job(snakemake.log[0])
-w = snakemake.wildcards
-config = {"downstream": {"asr": snakemake.params.asr}, "seed": snakemake.params.seed, "compute": snakemake.params.compute,
-          "models": {w.family: snakemake.params.model}}
-run.asr_variant(config, w.family, w.variant, w.owner, snakemake.input.get("checkpoint") or None,
-                snakemake.input.timit, snakemake.output.scores, snakemake.output.curve)
+run.asr_variant(run.AsrSettings(**snakemake.params.settings), snakemake.input.timit, snakemake.input.get("checkpoint"),
+                snakemake.output.scores, snakemake.output.curve, dict(snakemake.wildcards.items()))

@@ -1,4 +1,4 @@
-"""All downstream scores in one long table and the layer-averaged summary."""
+"""All downstream scores in one long table, the layer-averaged summary and the participant means."""
 
 import gc
 
@@ -7,4 +7,5 @@ from braintune.downstream import run
 from braintune.utils import start_job
 
 start_job(snakemake.log[0])
-run.collect(snakemake.input.probes, snakemake.input.asr, snakemake.output.scores, snakemake.output.summary)
+run.collect(run.CollectSettings(**snakemake.params.settings), snakemake.input.probes, snakemake.input.asr,
+            snakemake.input.baselines, snakemake.output.scores, snakemake.output.summary, snakemake.output.means)

@@ -3,9 +3,10 @@
 import gc
 
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
-from braintune.downstream.download import DOWNLOADERS
 from pathlib import Path
+
+from braintune.downstream.download import DOWNLOADERS
 from braintune.utils import start_job
 
 start_job(snakemake.log[0])
-DOWNLOADERS[snakemake.params.corpus](snakemake.params.cfg, Path(snakemake.output[0]).parent)
+DOWNLOADERS[snakemake.params.corpus](snakemake.params.download, Path(snakemake.output[0]).parent)

@@ -7,9 +7,8 @@ from braintune.downstream import run
 from braintune.utils import start_job
 
 start_job(snakemake.log[0])
-w = snakemake.wildcards
-config = {"downstream": snakemake.params.embed, "seed": snakemake.params.seed, "compute": snakemake.params.compute,
-          "models": {w.family: snakemake.params.model}}
-index = {c: f"results/downstream/index/{c}.tsv" for c in snakemake.params.corpora}
-run.embed_variant(config, w.family, w.variant, w.owner, snakemake.input.get("checkpoint") or None, index,
-                  snakemake.input.segments, snakemake.output[0])
+settings = run.EmbedSettings(**snakemake.params.settings)
+# downstream.embed_batch_size only sets the speed: read from the config, not a param (no rerun when it changes)
+run.embed_variant(settings, run.corpus_paths(settings.corpora, snakemake.input.index), snakemake.input.segments,
+                  snakemake.input.get("checkpoint"), snakemake.output[0], dict(snakemake.wildcards.items()),
+                  snakemake.config["downstream"]["embed_batch_size"])

@@ -3,11 +3,10 @@
 import gc
 
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
-from pathlib import Path
-
 from braintune.downstream import run
 from braintune.utils import start_job
 
 start_job(snakemake.log[0])
-config = {"downstream": snakemake.params.downstream, "seed": snakemake.params.seed}
-run.build_index(config, Path(snakemake.output.targets).parent, snakemake.output.targets, snakemake.output.baselines)
+settings = run.IndexSettings(**snakemake.params.settings)
+run.build_index(settings, run.corpus_paths(list(settings.corpora), snakemake.output.index), snakemake.output.targets,
+                snakemake.output.baselines)

@@ -7,8 +7,8 @@ from braintune.downstream import run
 from braintune.utils import start_job
 
 start_job(snakemake.log[0])
-p = snakemake.params
-config = {"downstream": {"tasks": p.tasks, "probe": p.probe}, "seed": p.seed}
-index = {c: f"results/downstream/index/{c}.tsv" for c in p.corpora}
-checkpoints = [(variant, owner, path) for (variant, owner), path in zip(p.checkpoints, snakemake.input.embeddings)]
-run.probe_family(config, snakemake.wildcards.family, checkpoints, index, snakemake.input.targets, snakemake.output[0])
+settings = run.ProbeSettings(**snakemake.params.settings)
+checkpoints = [(variant, owner, path) for (variant, owner), path in zip(snakemake.params.checkpoints,
+                                                                         snakemake.input.embeddings, strict=True)]
+run.probe_family(settings, snakemake.wildcards.family, checkpoints,
+                 run.corpus_paths(settings.corpora, snakemake.input.index), snakemake.input.targets, snakemake.output[0])

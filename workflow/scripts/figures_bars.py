@@ -3,16 +3,15 @@
 import gc
 
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
-from braintune.figures.jobs import make_bar_figures
+from braintune.figures.jobs import BarSettings, make_bar_figures
 from braintune.utils import set_cache_dirs, start_job
 
-snakemake = globals()["snakemake"]
+smk = snakemake  # noqa: F821 (injected by Snakemake)
 set_cache_dirs(".cache")
-start_job(snakemake.log[0])
+start_job(smk.log[0])
 make_bar_figures(
-    tables={k: snakemake.input[k] for k in ("alignment_subject", "lowlevel_subject", "wilcoxon_alignment",
-                                            "wilcoxon_lowlevel")},
-    outputs=snakemake.params.paths,
-    figures=snakemake.params.figures,
-    alpha=snakemake.params.alpha,
+    tables={k: smk.input[k] for k in ("alignment_summary", "lowlevel_summary", "wilcoxon_alignment",
+                                      "wilcoxon_lowlevel")},
+    outputs={name: {ext: smk.output[f"{name}_{ext}"] for ext in ("pdf", "png")} for name in smk.params.names},
+    settings=BarSettings.from_config(smk.params.settings),
 )

@@ -1,20 +1,20 @@
-"""Rule figures_flatmaps: pycortex flatmaps (figs 2c, 3c, 13, 14, 15) of the per-voxel results."""
+"""Rule figures_flatmaps: pycortex flatmaps (figs 2c, 3c, 13, 14, 15) of the statistics stage's
+per-voxel differences and the noise ceilings."""
 
 import gc
 
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
-from braintune.figures.jobs import make_flatmap_figures
+from braintune.figures.jobs import FlatmapSettings, flatmap_target, make_flatmap_figures
 from braintune.utils import set_cache_dirs, start_job
 
-snakemake = globals()["snakemake"]
+smk = snakemake  # noqa: F821 (injected by Snakemake)
 set_cache_dirs(".cache")
-start_job(snakemake.log[0])
-files = snakemake.params.files
+start_job(smk.log[0])
+subjects = smk.params.subjects
 make_flatmap_figures(
-    files=files,
-    targets=snakemake.params.pycortex,
-    outputs=snakemake.params.paths,
-    figures=snakemake.params.figures,
-    family=snakemake.params.family,
-    nc_threshold=snakemake.params.nc_threshold,
+    differences=dict(zip(subjects, smk.input.differences, strict=True)),
+    noise_ceilings=dict(zip(subjects, smk.input.noise_ceiling, strict=True)),
+    targets={s: flatmap_target(smk.config, s) for s in subjects},
+    outputs={name: {ext: smk.output[f"{name}_{ext}"] for ext in ("pdf", "png")} for name in smk.params.names},
+    settings=FlatmapSettings.from_config(**smk.params.settings),
 )

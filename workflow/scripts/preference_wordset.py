@@ -3,9 +3,8 @@
 import gc
 
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
-from braintune.downstream import run
+from braintune.preference import run
 from braintune.utils import start_job
 
 start_job(snakemake.log[0])
-run.build_word_set({"preference": snakemake.params.preference, "seed": snakemake.params.seed},
-                   snakemake.output.wordset, snakemake.output.segments)
+run.build_word_set(run.WordSetSettings(**snakemake.params.settings), snakemake.output.wordset, snakemake.output.segments)

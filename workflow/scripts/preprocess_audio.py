@@ -3,10 +3,17 @@
 import gc
 
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
-from braintune.preprocess import preprocess_audio
+from braintune.preprocess.stories import AudioSettings, preprocess_audio
 from braintune.utils import start_job
 
-start_job(snakemake.log[0])
-p = snakemake.params
-preprocess_audio(p.root, list(p.stories), list(snakemake.output.audio), dict(p.timing), dict(p.preprocess),
-                 table=snakemake.output.table)
+smk = snakemake  # noqa: F821 (snakemake injects it)
+start_job(smk.log[0])
+stories = list(smk.params.stories)
+preprocess_audio(
+    AudioSettings(**smk.params.settings),
+    wavs=dict(zip(stories, smk.input.wav)),
+    textgrids=dict(zip(stories, smk.input.textgrid)),
+    respdict_path=smk.input.respdict,
+    outputs=dict(zip(stories, smk.output.audio)),
+    table=smk.output.table,
+)

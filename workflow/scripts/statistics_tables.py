@@ -3,23 +3,25 @@
 import gc
 
 gc.disable()  # the imports below run without cyclic GC passes; start_job freezes and re-enables it
-from braintune.statistics import VoxelSource, run_statistics
+from braintune.statistics import StatisticsSettings, VoxelSource, run_statistics
 from braintune.utils import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 start_job(smk.log[0])
-section = smk.params.statistics
+masks = dict(zip(smk.params.subjects, zip(smk.input.noise_ceiling, smk.input.regions, strict=True), strict=True))
+
+
+def sources(runs, paths):
+    return [VoxelSource(f, v, s, path, *masks[s]) for (f, v, s), path in zip(runs, paths, strict=True)]
+
+
 run_statistics(
-    alignment=[VoxelSource(**s) for s in smk.params.alignment_sources],
+    alignment=sources(smk.params.alignment_runs, smk.input.alignment),
     alignment_tables=list(smk.input.alignment_tables),
-    lowlevel=[VoxelSource(**s) for s in smk.params.lowlevel_sources],
+    lowlevel=sources(smk.params.lowlevel_runs, smk.input.lowlevel),
     lowlevel_tables=list(smk.input.lowlevel_tables),
     lowlevel_features=smk.params.features,
     outputs=dict(smk.output.items()),
-    reference_variant=section["reference_variant"],
-    cross_family=section.get("cross_family") or [],
-    alpha=section["alpha"],
-    alternative=section["alternative"],
-    voxel_level=section["voxel_level"],
+    settings=StatisticsSettings.from_config(smk.params.settings),
     config_hash=smk.params.config_hash,
 )

@@ -3,7 +3,7 @@
 One call of :func:`run_alignment` covers every layer of a (family, variant, subject): the responses
 are read once, each layer's design matrix is fitted with :func:`braintune.alignment.ridge.fit_ridge_cv`
 on the same seeded splits, and the test predictions are scored against the mean of the test
-story's repeats (DECISIONS.md 7):
+story's repeats (docs/decisions.md 7):
 
 * ``rho`` (V,): Pearson correlation of the prediction with the repeat mean on the test rows after
   ``timing.test_trim`` (the paper's rho_v);
@@ -14,7 +14,11 @@ story's repeats (DECISIONS.md 7):
 
 Train responses are every voxel of the ``data`` rows of the design's train stories, stacked in the
 design's order; the design's ``train_story`` index says which rows belong to which story, so a story
-missing for a subject (``dataset.missing_story: skip``) drops its rows from the design too.
+missing for a subject (``dataset.missing_story: skip``: the workflow gives no response file for it)
+drops its rows from the design too.
+
+The job (:func:`run_alignment`) takes explicit input and output paths and an
+:class:`AlignmentSettings` built from the ``alignment`` config section.
 """
 
 from __future__ import annotations
@@ -23,15 +27,15 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from braintune.alignment.ridge import RidgeSettings, bootstrap_chunk_splits, fit_ridge_cv
-from braintune.noise_ceiling import pearson_columns, read_repeat_mean
-from braintune.responses import n_voxels, read_repeats, read_responses, response_path
+from braintune.alignment.ridge import RidgeBatches, RidgeSettings, bootstrap_chunk_splits, fit_ridge_cv
+from braintune.preprocess.noise_ceiling import pearson_columns, read_repeat_mean
+from braintune.preprocess.responses import n_voxels, read_repeats, read_responses
 from braintune.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,14 @@ ALL_REGION = "all"
 
 
 # --- inputs ---------------------------------------------------------------------------------
+
+
+def open_h5(path: str | os.PathLike) -> h5py.File:
+    """An HDF5 file opened for reading; a missing, truncated or garbage file raises an error naming it."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise OSError(f"{path}: cannot read as HDF5 ({err})") from err
 
 
 @dataclass
@@ -68,7 +80,7 @@ def read_design(path: str | os.PathLike) -> Design:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: design matrix missing")
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         for key in ("X_train", "X_test", "train_story"):
             if key not in handle:
                 raise KeyError(f"{path}: no dataset '{key}' (found {sorted(handle.keys())})")
@@ -112,41 +124,47 @@ class Responses:
 
 
 def load_responses(
-    root: str | os.PathLike,
-    subject: str,
+    response_paths: Mapping[str, str | os.PathLike],
     train_stories: Sequence[str],
     train_story: np.ndarray,
     test_story: str,
     test_trim: int,
-    missing_story: str = "skip",
+    missing_story: str,
     noise_ceiling_path: str | os.PathLike | None = None,
 ) -> Responses:
     """Read the train stories' ``data`` rows (stacked in design order) and the test repeats' mean:
     the ``repeat_mean`` that the preprocess stage stored in ``noise_ceiling_path`` (None: computed
     here from the repeats, which is slow for a real subject).
 
+    ``response_paths``: story -> response file of the subject (the test story and the train stories
+    the subject has); a train story without a file is skipped (``missing_story: skip``) or an error.
+
     Raises:
-        FileNotFoundError: a story file is missing and ``missing_story`` is ``error``.
+        FileNotFoundError: a train story has no response file and ``missing_story`` is ``error``.
+        KeyError: the test story has no response file.
         ValueError: a story's row count differs from the design's (names file and both counts).
     """
+    if missing_story not in ("skip", "error"):
+        raise ValueError(f"dataset.missing_story must be 'skip' or 'error', got {missing_story!r}")
+    if test_story not in response_paths:
+        raise KeyError(f"no response file for the test story '{test_story}' (given: {sorted(response_paths)})")
     counts = np.bincount(train_story, minlength=len(train_stories))
     keep = np.ones(len(train_story), dtype=bool)
     used = []
     for index, story in enumerate(train_stories):
-        path = response_path(root, subject, story)
-        if path.exists():
-            used.append((index, story, path))
+        if story in response_paths:
+            used.append((index, story, Path(response_paths[story])))
             continue
         if missing_story == "error":
-            raise FileNotFoundError(f"{path}: train story '{story}' missing for {subject}")
-        log.warning("%s: %s has no '%s'; its %d design rows are dropped", path, subject, story, counts[index])
+            raise FileNotFoundError(f"train story '{story}' has no response file (given: {sorted(response_paths)})")
+        log.warning("no response file for train story '%s': its %d design rows are dropped", story, counts[index])
         keep[train_story == index] = False
     if not used:
-        raise ValueError(f"{subject}: none of the train stories {list(train_stories)} has responses")
+        raise ValueError(f"none of the train stories {list(train_stories)} has a response file")
     # rows of one story are contiguous in the design (per-story delays), in story order
     order = np.argsort(train_story[keep], kind="stable")
     if not np.array_equal(order, np.arange(order.size)):
-        raise ValueError(f"{subject}: design rows are not grouped by story in train_stories order")
+        raise ValueError("design rows are not grouped by story in train_stories order")
     # one preallocated float32 matrix, filled story by story (no second copy of the responses)
     n_vox = n_voxels(used[0][2])
     Y_train = np.empty((int(keep.sum()), n_vox), dtype=np.float32)
@@ -162,7 +180,7 @@ def load_responses(
         Y_train[row : row + len(data)] = data
         row += len(data)
         del data
-    test_path = response_path(root, subject, test_story)
+    test_path = Path(response_paths[test_story])
     if noise_ceiling_path is not None:
         Y_test, n_repeats = read_repeat_mean(noise_ceiling_path, test_path, test_trim)
     else:
@@ -178,7 +196,7 @@ def load_responses(
 def read_noise_ceiling(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """``(nc, mask)`` of the preprocess stage's ``noise_ceiling.h5`` (mask = NC above threshold)."""
     path = Path(path)
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         for key in ("nc", "mask"):
             if key not in handle:
                 raise KeyError(f"{path}: no dataset '{key}' (found {sorted(handle.keys())})")
@@ -188,7 +206,7 @@ def read_noise_ceiling(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
 def read_regions(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """Boolean voxel masks of ``regions.h5`` (every top-level dataset, or only ``names``)."""
     path = Path(path)
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         available = [k for k in handle.keys() if isinstance(handle[k], h5py.Dataset)]
         wanted = list(names) if names else available
         missing = [n for n in wanted if n not in available]
@@ -243,31 +261,54 @@ def region_table(
 # --- fitting --------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class CVSettings:
-    """Bootstrapped chunk cross-validation (``alignment.cv``)."""
+    """Bootstrapped chunk cross-validation (``alignment.cv``) and the seed of its chunk draw."""
 
-    n_boots: int = 3
-    chunk_len: int = 20
-    held_out_fraction: float = 0.25
-    chunk_scope: str = "stacked"
-    seed: int = 0
+    n_boots: int
+    chunk_len: int
+    held_out_fraction: float
+    chunk_scope: str
+    seed: int
 
     @classmethod
-    def from_config(cls, section: dict, seed: int) -> "CVSettings":
-        cv = section.get("cv", {})
-        return cls(
-            n_boots=cv.get("n_boots", 3),
-            chunk_len=cv.get("chunk_len", 20),
-            held_out_fraction=cv.get("held_out_fraction", 0.25),
-            chunk_scope=cv.get("chunk_scope", "stacked"),
-            seed=seed,
-        )
+    def from_config(cls, section: Mapping, seed: int) -> "CVSettings":
+        """``section``: the ``alignment`` section (its ``cv`` keys); ``seed``: the config's ``seed``."""
+        cv = section["cv"]
+        return cls(cv["n_boots"], cv["chunk_len"], cv["held_out_fraction"], cv["chunk_scope"], seed)
 
     def splits(self, story_index: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         return bootstrap_chunk_splits(
             len(story_index), self.n_boots, self.chunk_len, self.held_out_fraction, self.seed,
             story_index=story_index, chunk_scope=self.chunk_scope,
+        )
+
+
+@dataclass(frozen=True)
+class AlignmentSettings:
+    """Every setting an alignment (or low-level) fit depends on: the ``alignment`` section's
+    result-changing keys, ``seed``, ``timing.test_trim``, ``dataset.missing_story`` and, for
+    ``alignment.backend: auto`` only, ``compute.device``. Voxel batch sizes are not settings
+    (:class:`~braintune.alignment.ridge.RidgeBatches`)."""
+
+    ridge: RidgeSettings
+    cv: CVSettings
+    test_trim: int
+    missing_story: str
+    regions: tuple[str, ...] | None  # None: every region of regions.h5
+    voxels: str
+
+    @classmethod
+    def from_config(cls, section: Mapping, seed: int, test_trim: int, missing_story: str,
+                    device: str | None) -> "AlignmentSettings":
+        regions = section["regions"]
+        return cls(
+            ridge=RidgeSettings.from_config(section, device),
+            cv=CVSettings.from_config(section, seed),
+            test_trim=int(test_trim),
+            missing_story=missing_story,
+            regions=None if regions is None else tuple(regions),
+            voxels=section["voxels"],
         )
 
 
@@ -293,6 +334,7 @@ def encode(
     ridge: RidgeSettings,
     nc: np.ndarray,
     columns: np.ndarray | None = None,
+    batches: RidgeBatches = RidgeBatches(),
 ) -> dict[str, np.ndarray]:
     """Fit one encoding model and score it: ``rho``, ``alpha``, ``nc_norm``, ``cv_score`` per voxel.
 
@@ -300,7 +342,7 @@ def encode(
     """
     if X_test.shape[0] != Y_test.shape[0]:
         raise ValueError(f"test rows differ: features {X_test.shape[0]}, responses {Y_test.shape[0]}")
-    fit = fit_ridge_cv(X_train, Y_train, splits, ridge)
+    fit = fit_ridge_cv(X_train, Y_train, splits, ridge, batches)
     fitted = {
         "rho": pearson_columns(fit.predict(X_test), Y_test),
         "alpha": fit.alphas,
@@ -337,27 +379,25 @@ def write_layers(
 
 
 def run_alignment(
-    design_paths: dict[int, str | os.PathLike],
-    root: str | os.PathLike,
-    subject: str,
+    design_paths: Mapping[int, str | os.PathLike],
+    response_paths: Mapping[str, str | os.PathLike],
     noise_ceiling_path: str | os.PathLike,
     regions_path: str | os.PathLike,
-    ridge: RidgeSettings,
-    cv: CVSettings,
-    test_trim: int,
+    settings: AlignmentSettings,
     out_h5: str | os.PathLike,
     out_tsv: str | os.PathLike,
-    labels: dict,
-    missing_story: str = "skip",
-    regions: Sequence[str] | None = None,
-    voxels: str = "all",
+    labels: Mapping[str, str],
+    batches: RidgeBatches = RidgeBatches(),
 ) -> pd.DataFrame:
     """Encoding models of every layer of one (family, variant, subject); writes the h5 and TSV.
 
-    ``labels`` (family, variant, subject, config_hash, ...) go into every TSV row and the h5 attrs.
+    ``design_paths``: layer -> design matrix file; ``response_paths``: story -> the subject's
+    response file (see :func:`load_responses`). ``labels`` (family, variant, subject, config_hash,
+    ...) go into every TSV row and the h5 attrs. ``batches`` bound memory and do not change results.
     """
+    ridge, cv, voxels = settings.ridge, settings.cv, settings.voxels
     nc, nc_mask = read_noise_ceiling(noise_ceiling_path)
-    region_masks = read_regions(regions_path, regions)
+    region_masks = read_regions(regions_path, settings.regions)
     responses = None
     reference = None
     per_layer: dict[int, dict[str, np.ndarray]] = {}
@@ -366,14 +406,14 @@ def run_alignment(
         stories = (design.train_stories, design.test_story, design.train_story.tobytes())
         if responses is None:
             responses = load_responses(
-                root, subject, design.train_stories, design.train_story, design.test_story, test_trim,
-                missing_story, noise_ceiling_path,
+                response_paths, design.train_stories, design.train_story, design.test_story, settings.test_trim,
+                settings.missing_story, noise_ceiling_path,
             )
             reference = stories
             if responses.Y_train.shape[1] != nc.shape[0]:
                 raise ValueError(
-                    f"{noise_ceiling_path}: {nc.shape[0]} voxels but {subject}'s responses have "
-                    f"{responses.Y_train.shape[1]}"
+                    f"{noise_ceiling_path}: {nc.shape[0]} voxels but the responses "
+                    f"({response_paths[design.test_story]}, ...) have {responses.Y_train.shape[1]}"
                 )
             splits = cv.splits(design.train_story[responses.keep_rows])
             columns = fit_voxels(nc_mask, voxels)
@@ -383,7 +423,7 @@ def run_alignment(
         log.info("%s layer %s: X_train %s, X_test %s", labels, layer, design.X_train.shape, design.X_test.shape)
         per_layer[layer] = encode(
             design.X_train[responses.keep_rows], responses.Y_train, design.X_test, responses.Y_test,
-            splits, ridge, nc, columns,
+            splits, ridge, nc, columns, batches,
         )
         del design
     if responses is None:
@@ -410,25 +450,3 @@ def run_alignment(
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     return table
 
-
-def job_arguments(smk) -> dict:
-    """Keyword arguments shared by :func:`run_alignment` and ``lowlevel.run_lowlevel`` from a
-    Snakemake job (``params.alignment``, ``layers``, ``labels``, ``root``, ``seed``, ``test_trim``,
-    ``missing_story``, ``device``; ``input.designs``, ``noise_ceiling``, ``regions``; ``output.h5``, ``tsv``)."""
-    section = smk.params.alignment
-    return dict(
-        design_paths=dict(zip(smk.params.layers, smk.input.designs)),
-        root=smk.params.root,
-        subject=smk.wildcards.subject,
-        noise_ceiling_path=smk.input.noise_ceiling,
-        regions_path=smk.input.regions,
-        ridge=RidgeSettings.from_config(section, smk.params.device),
-        cv=CVSettings.from_config(section, smk.params.seed),
-        test_trim=smk.params.test_trim,
-        out_h5=smk.output.h5,
-        out_tsv=smk.output.tsv,
-        labels=dict(smk.params.labels),
-        missing_story=smk.params.missing_story,
-        regions=section.get("regions"),
-        voxels=section["voxels"],
-    )

@@ -1,6 +1,6 @@
 """Voxelwise ridge with one alpha per voxel, chosen by bootstrapped chunk cross-validation.
 
-This is DECISIONS.md 7 built on himalaya's :class:`himalaya.ridge.RidgeCV` (numpy, torch or torch_cuda
+This is docs/decisions.md 7 built on himalaya's :class:`himalaya.ridge.RidgeCV` (numpy, torch or torch_cuda
 backend, float32, voxels in batches):
 
 * **Alpha grid, Huth convention.** The reference's ``bootstrap_ridge`` weights the singular values as
@@ -37,8 +37,8 @@ SCORES = ("reference", "r2", "correlation")
 # --- alpha grid -----------------------------------------------------------------------------
 
 
-def huth_alphas(log10_min: float = 1.0, log10_max: float = 4.0, n: int = 15) -> np.ndarray:
-    """The reference's alpha grid, ``logspace(1, 4, 15)`` by default (Huth convention)."""
+def huth_alphas(log10_min: float, log10_max: float, n: int) -> np.ndarray:
+    """The alpha grid (``alignment.alphas``; the reference's is ``logspace(1, 4, 15)``), Huth convention."""
     if n < 1 or log10_max < log10_min:
         raise ValueError(f"alpha grid: need n >= 1 and max >= min (got n={n}, {log10_min}..{log10_max})")
     return np.logspace(log10_min, log10_max, n)
@@ -179,9 +179,12 @@ def get_score(name: str) -> Callable:
 # --- backend --------------------------------------------------------------------------------
 
 
-def resolve_backend(name: str, device: str = "cpu") -> str:
-    """The himalaya backend for ``alignment.backend`` (``auto``: torch_cuda when a GPU is usable)."""
+def resolve_backend(name: str, device: str | None) -> str:
+    """The himalaya backend for ``alignment.backend`` (``auto``: torch_cuda when a GPU is usable and
+    ``device``, the ``compute.device``, is not ``cpu``; ``device`` is only read for ``auto``)."""
     if name == "auto":
+        if device is None:
+            raise ValueError("alignment.backend 'auto' needs compute.device")
         if device == "cpu":
             return "numpy"
         try:
@@ -208,31 +211,42 @@ def use_backend(name: str):
 # --- the fit --------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class RidgeSettings:
-    """Everything that defines one encoding fit (the ``alignment:`` config section)."""
+    """What defines one encoding fit (the result-changing keys of the ``alignment:`` config section)."""
 
     alphas: np.ndarray
-    alpha_convention: str = "huth"
-    score: str = "reference"
-    backend: str = "numpy"
-    n_targets_batch: int | None = 5000
-    n_alphas_batch: int | None = None
-    n_targets_batch_refit: int | None = None
-    dtype: str = "float32"
+    alpha_convention: str
+    score: str
+    backend: str
+    dtype: str = "float32"  # not a config key: float64 only for tests against closed forms
 
     @classmethod
-    def from_config(cls, section: dict, device: str = "cpu") -> "RidgeSettings":
-        grid = section.get("alphas", {})
+    def from_config(cls, section: dict, device: str | None) -> "RidgeSettings":
+        """``section``: the ``alignment`` keys ``alphas``, ``alpha_convention``, ``score``, ``backend``;
+        ``device``: ``compute.device`` (only read when ``backend`` is ``auto``)."""
+        grid = section["alphas"]
         return cls(
-            alphas=huth_alphas(grid.get("log10_min", 1.0), grid.get("log10_max", 4.0), grid.get("n", 15)),
-            alpha_convention=section.get("alpha_convention", "huth"),
-            score=section.get("score", "reference"),
-            backend=resolve_backend(section.get("backend", "numpy"), device),
-            n_targets_batch=section.get("n_targets_batch", 5000),
-            n_alphas_batch=section.get("n_alphas_batch"),
-            n_targets_batch_refit=section.get("n_targets_batch_refit"),
+            alphas=huth_alphas(grid["log10_min"], grid["log10_max"], grid["n"]),
+            alpha_convention=section["alpha_convention"],
+            score=section["score"],
+            backend=resolve_backend(section["backend"], device),
         )
+
+
+@dataclass(frozen=True)
+class RidgeBatches:
+    """Voxel and alpha batch sizes of himalaya's solver (``alignment.n_targets_batch``,
+    ``n_alphas_batch``, ``n_targets_batch_refit``; None: one batch). They bound memory and never
+    change a result, so they are not part of a job's settings (nor of its params or config hash)."""
+
+    n_targets: int | None = None
+    n_alphas: int | None = None
+    n_targets_refit: int | None = None
+
+    @classmethod
+    def from_config(cls, section: dict) -> "RidgeBatches":
+        return cls(section["n_targets_batch"], section["n_alphas_batch"], section["n_targets_batch_refit"])
 
 
 @dataclass
@@ -252,11 +266,12 @@ def fit_ridge_cv(
     Y: np.ndarray,
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     settings: RidgeSettings,
+    batches: RidgeBatches = RidgeBatches(),
 ) -> RidgeFit:
     """himalaya ``RidgeCV`` with explicit splits, the configured score and voxel batches.
 
     ``X`` (n, F) and ``Y`` (n, V) must already be centred (no intercept is fitted). Memory beyond
-    ``Y`` and the (F, V) weights is bounded by the batch sizes, not by V.
+    ``Y`` and the (F, V) weights is bounded by ``batches``, not by V; the fit does not depend on them.
     """
     from himalaya.ridge import RidgeCV
 
@@ -268,9 +283,9 @@ def fit_ridge_cv(
     Y = np.asarray(Y, dtype=dtype)
     solver_params = dict(
         score_func=get_score(settings.score),
-        n_targets_batch=settings.n_targets_batch,
-        n_alphas_batch=settings.n_alphas_batch,
-        n_targets_batch_refit=settings.n_targets_batch_refit or settings.n_targets_batch,
+        n_targets_batch=batches.n_targets,
+        n_alphas_batch=batches.n_alphas,
+        n_targets_batch_refit=batches.n_targets_refit or batches.n_targets,
     )
     model = RidgeCV(
         alphas=to_himalaya_alphas(settings.alphas, settings.alpha_convention).astype(dtype),

@@ -1,4 +1,4 @@
-"""Brain-tuning (paper 3.3; DECISIONS.md 4, 5) and its comparison models (paper 3.3.1, appendix D.2).
+"""Brain-tuning (paper 3.3; docs/decisions.md 4, 5) and its comparison models (paper 3.3.1, appendix D.2).
 
 - :mod:`.dataset`: (10-s audio window, response row) pairs, audio memory-mapped, windows cut per batch.
 - :mod:`.trainer`: mean-pooled backbone + linear head, frozen front end, MSE, two-lr Adam, schedule,

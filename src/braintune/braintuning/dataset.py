@@ -1,7 +1,7 @@
-"""Paired (audio window, target) samples for brain-tuning (DECISIONS.md 4; protocol.md 2.2).
+"""Paired (audio window, target) samples for brain-tuning (docs/decisions.md 4; docs/protocol.md 2.2).
 
 One sample per response row ``j`` of a story: the ``context_trs`` TRs of 16 kHz mono audio that end at the
-end of that TR's acquisition (:attr:`braintune.timing.TRGrid.row_end_times`), zero-padded where the window
+end of that TR's acquisition (:attr:`braintune.preprocess.timing.TRGrid.row_end_times`), zero-padded where the window
 reaches before the story's audio starts (or past its end), paired with that row's targets (the responses on
 the voxels with NC > threshold, or a comparison model's targets). With ``tr_s = 2.0`` row ``j`` pairs with
 audio ``[2j + 2, 2j + 12)`` s: the reference's pairing without its 20-s misalignment.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from braintune.timing import TRGrid
+from braintune.preprocess.timing import TRGrid
 
 log = logging.getLogger(__name__)
 

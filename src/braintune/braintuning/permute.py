@@ -3,7 +3,7 @@
 Paper 3.3.1 / appendix D.2: "block-permuted fMRI responses that correspond to different stimuli", the same
 voxels and hyper-parameters as brain-tuning. The reference's ``FMRIRandomStory('local')`` swaps 15-TR chunks
 with chunks >= 10 chunks later, cannot move the last ten chunks and truncates stories to a multiple of 15
-(protocol.md 3); we instead draw a uniformly random *derangement* of the blocks of each story, so that
+(docs/protocol.md 3); we instead draw a uniformly random *derangement* of the blocks of each story, so that
 
 - every block leaves its place (no response row stays paired with its own audio window),
 - every row is kept exactly once (same multiset of rows, same length: nothing truncated or padded),

@@ -1,4 +1,4 @@
-"""Paths and job sizing of the braintuning stage, without importing torch (used by the rule file at DAG time).
+"""Settings and job sizing of the braintuning stage, without importing torch (used by the rule file at DAG time).
 
 Resource estimates are functions of the inputs: samples (story lengths from respdict.json), outputs
 (voxels above the NC threshold or the target width) and model size (parameter count of the family).
@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "audio_path", "nc_path", "variant_config", "training_family_config", "targets_path", "run_dir", "textgrid_path", "story_rows", "family_parameters",
-    "n_outputs_estimate", "estimate_resources",
+    "variant_config", "training_family_config", "story_rows", "family_parameters", "n_outputs_estimate",
+    "estimate_resources",
 ]
 
 #: Parameter counts of the checkpoints the paper config names (for sizing only).
@@ -23,34 +23,14 @@ KNOWN_PARAMETERS = {
 }
 #: Output width of the precomputed target sets of the paper config (layers x hidden size).
 KNOWN_TARGET_WIDTH = {"openai/whisper-medium": 25 * 1024, "gpt2-medium": 25 * 1024, "meta-llama/Llama-2-7b-hf": 11 * 4096}
-#: Largest subject's voxel count above NC 0.4 (UTS03, protocol.md 1.3): the bound before the mask exists.
+#: Largest subject's voxel count above NC 0.4 (UTS03, docs/protocol.md 1.3): the bound before the mask exists.
 MAX_VOXELS = 50_732
-
-
-def audio_path(story: str) -> str:
-    return f"results/preprocess/audio/{story}.npy"
-
-
-def nc_path(subject: str) -> str:
-    return f"results/preprocess/{subject}/noise_ceiling.h5"
-
-
-def targets_path(variant: str, story: str) -> str:
-    return f"results/braintuning/targets/{variant}/{story}.npy"
-
-
-def run_dir(family: str, variant: str, owner: str) -> str:
-    return f"results/braintuning/{family}/{variant}/{owner}"
-
-
-def textgrid_path(root: str | os.PathLike, story: str) -> Path:
-    return Path(root) / "derivative" / "TextGrids" / f"{story}.TextGrid"
 
 
 def variant_config(bt: dict, variant: str) -> dict:
     """The ``braintuning`` section with the variant's ``variant_overrides`` applied (e.g. LM-tuned epochs)."""
     cfg = {k: v for k, v in bt.items() if k not in ("targets", "stimulus", "variant_overrides")}
-    overrides = (bt.get("variant_overrides") or {}).get(variant) or {}
+    overrides = bt["variant_overrides"].get(variant, {})
     unknown = set(overrides) - set(cfg)
     if unknown:
         raise ValueError(f"braintuning.variant_overrides.{variant}: unknown keys {sorted(unknown)}")
@@ -64,9 +44,9 @@ def training_family_config(family_cfg: dict) -> dict:
     return {k: v for k, v in family_cfg.items() if k not in ("layers", "variants")}
 
 
-def story_rows(root: str | os.PathLike, stories: list[str], pad: int = 20, default: int = 400) -> int:
+def story_rows(respdict_path: str | os.PathLike, stories: list[str], pad: int = 20, default: int = 400) -> int:
     """Response rows (respdict - 20) of ``stories``; ``default`` per story while respdict.json does not exist."""
-    path = Path(root) / "derivative" / "respdict.json"
+    path = Path(respdict_path)
     if not path.exists():
         return default * len(stories)
     with open(path) as handle:

@@ -4,6 +4,10 @@
 - :func:`run_braintuning`: one (family, variant, subject) brain-tuning run -> ``model/`` (backbone
   ``save_pretrained``), ``training.json``, ``curve.tsv``, ``curve.png``.
 - :func:`run_stimulus`: the shared stimulus-tuned checkpoint of a wav2vec2 family.
+
+Each job takes a frozen settings object (the settings that change its result: exactly the rule's
+params, and what ``config_hash`` in its ``training.json`` hashes), its input and output paths, and the
+speed-only settings (device, data-loader workers, target-model batch size) as separate arguments.
 """
 
 from __future__ import annotations
@@ -14,22 +18,24 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Mapping
 
 import h5py
 import numpy as np
 import torch
 
-from braintune import models
-from braintune.audio import load_audio
-from braintune.responses import load_respdict, read_responses, response_path
-from braintune.timing import TRGrid
-from braintune.transcripts import read_textgrid
+from braintune.features import models
+from braintune.preprocess.audio import load_audio
+from braintune.preprocess.responses import read_respdict, read_responses
+from braintune.preprocess.timing import TRGrid, grid_timing
+from braintune.preprocess.transcripts import read_textgrid
 from braintune.utils import atomic_output, seed_everything, stable_hash
 
 from .dataset import PairedDataset, StoryPairs, array_digest, window_ends, window_samples
-from .plan import audio_path, nc_path, targets_path, textgrid_path, variant_config
 from .permute import permute_blocks, story_rng
+from .plan import training_family_config, variant_config
 from .stimulus import build_pretraining_model, stimulus_tune
 from .targets import bigslm_targets, build_target_model, lm_targets, words_in_windows, zscore_columns
 from .trainer import BrainTuner, train, write_curve
@@ -37,7 +43,86 @@ from .variants import parse_variant
 
 log = logging.getLogger(__name__)
 
-__all__ = ["variant_config", "read_mask", "run_targets", "run_braintuning", "run_stimulus"]
+__all__ = [
+    "BrainTuningSettings", "TargetSettings", "StimulusTuningSettings", "read_mask", "run_targets", "run_braintuning",
+    "run_stimulus",
+]
+
+#: ``braintuning`` keys that change speed or disk use only: not settings (``keep_state`` keeps the
+#: resumable state after success, ``num_workers`` assembles batches in background processes).
+RUNTIME_KEYS = ("num_workers", "keep_state")
+
+
+class _Params:
+    @classmethod
+    def from_params(cls, params: Mapping):
+        """Rebuilt from :meth:`params` (what a rule script receives)."""
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(params).items()})
+
+    def params(self) -> dict:
+        """Plain values for a rule's ``params``; ``config_hash`` of the job's outputs hashes exactly these."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BrainTuningSettings(_Params):
+    """What one brain-tuning run of a (family, variant) depends on: the family's network (without its
+    evaluation layers and variant list), the ``braintuning`` training keys with the variant's
+    overrides, the seed, the audio sample rate and the TR grid."""
+
+    family: str
+    variant: str
+    family_config: dict
+    training: dict
+    seed: int
+    sample_rate: int
+    timing: dict
+
+    @classmethod
+    def from_config(cls, braintuning: dict, family: str, family_config: dict, variant: str, seed: int,
+                    sample_rate: int, timing: dict) -> "BrainTuningSettings":
+        """From the ``braintuning`` section, the family's ``models`` entry, ``seed``,
+        ``preprocess.sample_rate`` and the ``timing`` section."""
+        training = {k: v for k, v in variant_config(braintuning, variant).items() if k not in RUNTIME_KEYS}
+        return cls(family, variant, training_family_config(family_config), training, int(seed), int(sample_rate),
+                   grid_timing(timing))
+
+
+@dataclass(frozen=True)
+class TargetSettings(_Params):
+    """What the targets of one precomputed target set depend on: its target model (``braintuning.targets.
+    <variant>`` without ``batch_size``, which changes speed only), the window length, the seed, the audio
+    sample rate and the TR grid."""
+
+    variant: str
+    target: dict
+    context_trs: int
+    seed: int
+    sample_rate: int
+    timing: dict
+
+    @classmethod
+    def from_config(cls, braintuning: dict, variant: str, seed: int, sample_rate: int, timing: dict) -> "TargetSettings":
+        targets = braintuning["targets"]
+        if variant not in targets:
+            raise KeyError(f"braintuning.targets.{variant}: missing (the target model of variant '{variant}')")
+        target = {k: v for k, v in targets[variant].items() if k != "batch_size"}
+        return cls(variant, target, int(braintuning["context_trs"]), int(seed), int(sample_rate), grid_timing(timing))
+
+
+@dataclass(frozen=True)
+class StimulusTuningSettings(_Params):
+    """What the stimulus-tuned checkpoint of a family depends on: the family's network, the
+    ``braintuning.stimulus`` section and the seed."""
+
+    family: str
+    family_config: dict
+    stimulus: dict
+    seed: int
+
+    @classmethod
+    def from_config(cls, braintuning: dict, family: str, family_config: dict, seed: int) -> "StimulusTuningSettings":
+        return cls(family, training_family_config(family_config), dict(braintuning["stimulus"]), int(seed))
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
@@ -51,15 +136,16 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return mask
 
 
-def _grid(respdict: dict, story: str, timing: dict) -> TRGrid:
+def _grid(respdict: dict, story: str, timing: dict, where: str | os.PathLike) -> TRGrid:
     if story not in respdict:
-        raise KeyError(f"respdict.json has no story '{story}'")
+        raise KeyError(f"{where}: no story '{story}'")
     return TRGrid.from_config(respdict[story], timing)
 
 
-def _story_targets(spec, story: str, subject: str, root, mask, targets_dir_of, seed: int, block: int) -> np.ndarray:
+def _story_targets(spec, story: str, subject: str, mask, responses: Mapping | None, targets: Mapping | None,
+                   seed: int, block: int) -> np.ndarray:
     if spec.needs_subject:
-        path = response_path(root, subject, story)
+        path = responses[story]
         data = read_responses(path)
         if data.shape[1] != mask.shape[0]:
             raise ValueError(f"{path}: {data.shape[1]} voxels, but the noise-ceiling mask has {mask.shape[0]}")
@@ -67,29 +153,25 @@ def _story_targets(spec, story: str, subject: str, root, mask, targets_dir_of, s
         if spec.target == "permuted":
             data = permute_blocks(data, block, story_rng(seed, f"{subject}/{story}"))
         return data
-    path = targets_dir_of(story)
+    path = targets[story]
     data = np.load(path)
     if data.ndim != 2 or data.dtype != np.float32:
         raise ValueError(f"{path}: expected float32 (rows, outputs), got {data.dtype} {data.shape}")
     return data
 
 
-def _pairs(config, spec, subject, stories, mask, results_dir) -> tuple[list[StoryPairs], dict]:
-    root = config["dataset"]["root"]
-    respdict = load_respdict(root)
-    bt = config["braintuning"]
-    sr = int(config["preprocess"]["sample_rate"])
+def _pairs(settings: BrainTuningSettings, spec, subject, stories, mask, respdict, respdict_path, audio, responses,
+           targets) -> tuple[list[StoryPairs], dict]:
+    training = settings.training
+    sr = settings.sample_rate
     hashes, pairs = {}, []
     for story in stories:
-        grid = _grid(respdict, story, config["timing"])
-        audio = load_audio(Path(results_dir) / audio_path(story))
-        targets = _story_targets(
-            spec, story, subject, root, mask, lambda s: Path(results_dir) / targets_path(spec.target, s),
-            int(config["seed"]), int(bt["block_trs"]),
-        )
-        window = window_samples(grid.tr_s, int(bt["context_trs"]), sr)
-        pairs.append(StoryPairs.from_grid(story, audio, grid, targets, sr, window))
-        hashes[story] = {"audio": array_digest(np.asarray(audio)), "targets": array_digest(targets), "rows": targets.shape[0]}
+        grid = _grid(respdict, story, settings.timing, respdict_path)
+        wave = load_audio(audio[story])
+        values = _story_targets(spec, story, subject, mask, responses, targets, settings.seed, int(training["block_trs"]))
+        window = window_samples(grid.tr_s, int(training["context_trs"]), sr)
+        pairs.append(StoryPairs.from_grid(story, wave, grid, values, sr, window))
+        hashes[story] = {"audio": array_digest(np.asarray(wave)), "targets": array_digest(values), "rows": values.shape[0]}
     return pairs, hashes
 
 
@@ -116,136 +198,167 @@ def _write_json(obj: dict, path: str | os.PathLike) -> None:
 
 
 def run_braintuning(
-    config: dict, family: str, variant: str, subject: str, train_stories: list[str], val_stories: list[str],
-    out_dir: str | os.PathLike, results_dir: str | os.PathLike = ".", device: str = "cpu",
+    settings: BrainTuningSettings,
+    subject: str,
+    train_stories: list[str],
+    val_stories: list[str],
+    audio: Mapping[str, str | os.PathLike],
+    respdict_path: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    training_path: str | os.PathLike,
+    curve_tsv: str | os.PathLike,
+    curve_png: str | os.PathLike,
+    state_dir: str | os.PathLike,
+    noise_ceiling: str | os.PathLike | None = None,
+    responses: Mapping[str, str | os.PathLike] | None = None,
+    targets: Mapping[str, str | os.PathLike] | None = None,
+    device: str = "cpu",
+    num_workers: int = 0,
+    keep_state: bool = False,
 ) -> dict:
-    """Brain-tune one (family, variant, subject); write ``out_dir/{model/, training.json, curve.tsv, curve.png}``.
+    """Brain-tune one (family, variant, subject) on ``train_stories``, validating on ``val_stories``.
 
-    Resumable state lives in ``out_dir/state/`` (removed after success unless ``keep_state``).
+    Inputs: ``audio`` (``{story: .npy}``), ``respdict_path``; for fMRI targets the subject's
+    ``noise_ceiling`` (its ``mask``) and ``responses`` (``{story: .hf5}``), for precomputed targets
+    ``targets`` (``{story: .npy}``). Outputs: ``model_dir`` (backbone ``save_pretrained``),
+    ``training_path`` (JSON), the curve (TSV and PNG). Resumable state lives in ``state_dir`` (removed
+    after success unless ``keep_state``). ``device``, ``num_workers`` and ``keep_state`` change no result.
     """
     t0 = time.perf_counter()
-    spec = parse_variant(variant)
+    spec = parse_variant(settings.variant)
     if spec.target == "stimulus":
         raise ValueError("the stimulus variant is trained by run_stimulus")
-    bt = config["braintuning"]
-    cfg = variant_config(bt, variant)
+    cfg = {**settings.training, "num_workers": int(num_workers)}
     if spec.n_train_stories is not None:
         train_stories = list(train_stories)[: spec.n_train_stories]
-    out_dir = Path(out_dir)
-    seed = int(config["seed"])
+    seed = settings.seed
     seed_everything(seed)
     dev = models.resolve_device(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # autotuned CNN/positional convolutions: +8% samples/s on an H200
-    mask = read_mask(Path(results_dir) / nc_path(subject)) if spec.needs_subject else None
-    train_pairs, train_hashes = _pairs(config, spec, subject, train_stories, mask, results_dir)
-    val_pairs, val_hashes = _pairs(config, spec, subject, val_stories, mask, results_dir)
-    window = window_samples(config["timing"]["tr_s"], int(bt["context_trs"]), int(config["preprocess"]["sample_rate"]))
+    mask = read_mask(noise_ceiling) if spec.needs_subject else None
+    respdict = read_respdict(respdict_path)
+    data = dict(mask=mask, respdict=respdict, respdict_path=respdict_path, audio=audio, responses=responses, targets=targets)
+    train_pairs, train_hashes = _pairs(settings, spec, subject, train_stories, **data)
+    val_pairs, val_hashes = _pairs(settings, spec, subject, val_stories, **data)
+    window = window_samples(settings.timing["tr_s"], int(cfg["context_trs"]), settings.sample_rate)
     train_set, val_set = PairedDataset(train_pairs, window), PairedDataset(val_pairs, window)
-    family_cfg = config["models"][family]
-    backbone = models.build_model(family_cfg)
+    family, variant = settings.family, settings.variant
+    backbone = models.build_model(settings.family_config)
     model = BrainTuner(backbone, train_set.n_outputs, seed=seed)
     log.info(
         "%s/%s/%s: %d train stories (%d samples), %d validation stories (%d samples), %d outputs",
         family, variant, subject, len(train_stories), train_set.n_samples, len(val_stories), val_set.n_samples,
         train_set.n_outputs,
     )
-    result = train(model, train_set, val_set, cfg, out_dir / "state", dev, seed)
-    _save_backbone(model.backbone, out_dir / "model")
-    write_curve(result.curve, out_dir / "curve.tsv", out_dir / "curve.png", title=f"{family} {variant} {subject}")
+    result = train(model, train_set, val_set, cfg, state_dir, dev, seed)
+    _save_backbone(model.backbone, model_dir)
+    write_curve(result.curve, curve_tsv, curve_png, title=f"{family} {variant} {subject}")
     info = {
         "family": family, "variant": variant, "subject": subject, "target": spec.target,
-        "family_config": family_cfg, "training_config": cfg, "seed": seed, "device": str(dev),
-        "timing": config["timing"], "sample_rate": int(config["preprocess"]["sample_rate"]),
+        "family_config": settings.family_config, "training_config": settings.training, "seed": seed, "device": str(dev),
+        "timing": settings.timing, "sample_rate": settings.sample_rate,
         "train_stories": list(train_stories), "val_stories": list(val_stories),
         "n_train_samples": train_set.n_samples, "n_val_samples": val_set.n_samples, "n_outputs": train_set.n_outputs,
         "window_samples": int(window), "n_trainable_parameters": result.n_trainable, "frozen_parameters": result.frozen,
         "best_epoch": result.best_epoch, "best_val_mse": result.best_val_mse, "final_epoch": result.final_epoch,
         "stopped_early": result.stopped_early, "epochs_run": len(result.curve),
         "data_hashes": {"train": train_hashes, "val": val_hashes, "mask": array_digest(mask) if mask is not None else None},
-        "config_hash": stable_hash({"family": family_cfg, "braintuning": cfg, "timing": config["timing"], "seed": seed}),
+        "config_hash": stable_hash(settings.params()),
         "wall_s": time.perf_counter() - t0,
     }
-    _write_json(info, out_dir / "training.json")
-    if not cfg.get("keep_state", False):
-        shutil.rmtree(out_dir / "state", ignore_errors=True)
+    _write_json(info, training_path)
+    if not keep_state:
+        shutil.rmtree(state_dir, ignore_errors=True)
     return info
 
 
 def run_targets(
-    config: dict, variant: str, stories: list[str], out_paths: list[str | os.PathLike],
-    results_dir: str | os.PathLike = ".", device: str = "cpu", info_path: str | os.PathLike | None = None,
+    settings: TargetSettings,
+    stories: list[str],
+    audio: Mapping[str, str | os.PathLike],
+    textgrids: Mapping[str, str | os.PathLike],
+    respdict_path: str | os.PathLike,
+    out_paths: Mapping[str, str | os.PathLike],
+    info_path: str | os.PathLike,
+    device: str = "cpu",
+    batch_size: int | None = None,
 ) -> dict:
-    """BigSLM / LM targets of ``stories`` (one float32 .npy per story, z-scored per story; see :mod:`.targets`)."""
+    """BigSLM / LM targets of ``stories`` (``{story: .npy}`` outputs, float32, z-scored per story; see
+    :mod:`.targets`) and their ``info.json``. ``audio`` is read for BigSLM targets only; ``device`` and
+    ``batch_size`` (``braintuning.targets.bigslm.batch_size``: windows per forward pass of the Whisper
+    model; None for text LMs) change no result."""
+    variant = settings.variant
     spec = parse_variant(variant)
     if not spec.precomputed:
         raise ValueError(f"variant '{variant}' has no precomputed targets")
-    bt = config["braintuning"]
-    tcfg = (bt.get("targets") or {}).get(variant)
-    if tcfg is None:
-        raise KeyError(f"braintuning.targets.{variant}: missing (the target model of variant '{variant}')")
-    root = config["dataset"]["root"]
-    seed = int(config["seed"])
+    tcfg = {**settings.target, **({} if batch_size is None else {"batch_size": int(batch_size)})}
+    seed = settings.seed
     seed_everything(seed)
     dev = models.resolve_device(device)
-    respdict = load_respdict(root)
-    sr = int(config["preprocess"]["sample_rate"])
-    transcripts = {s: read_textgrid(textgrid_path(root, s)) for s in stories}
+    respdict = read_respdict(respdict_path)
+    sr = settings.sample_rate
+    transcripts = {s: read_textgrid(textgrids[s]) for s in stories}
     target = build_target_model(variant, tcfg, [t.text for t in transcripts.values()], dev, seed)
     dims, n_empty = None, {}
-    for story, out in zip(stories, out_paths):
-        grid = _grid(respdict, story, config["timing"])
-        window = window_samples(grid.tr_s, int(bt["context_trs"]), sr)
+    for story in stories:
+        grid = _grid(respdict, story, settings.timing, respdict_path)
+        window = window_samples(grid.tr_s, settings.context_trs, sr)
         ends = window_ends(grid, sr)
         words = [w.label for w in transcripts[story].words]
         word_lists = words_in_windows(transcripts[story], ends / sr, window / sr)
         if variant == "bigslm":
-            raw, empty = bigslm_targets(target, load_audio(Path(results_dir) / audio_path(story)), ends, window, word_lists, words, sr)
+            raw, empty = bigslm_targets(target, load_audio(audio[story]), ends, window, word_lists, words, sr)
         else:
             raw, empty = lm_targets(target, words, word_lists)
         values = zscore_columns(raw, empty)
         dims = values.shape[1]
         n_empty[story] = int(empty.sum())
-        with atomic_output(out, suffix=".npy") as tmp:
+        with atomic_output(out_paths[story], suffix=".npy") as tmp:
             np.save(tmp, values)
         log.info("%s %s: %s targets, %d rows without words", variant, story, values.shape, n_empty[story])
-    info = {"variant": variant, "target_config": tcfg, "stories": stories, "dims": dims, "rows_without_words": n_empty,
-            "n_parameters": models.n_parameters(target.model), "context_trs": bt["context_trs"], "timing": config["timing"]}
-    if info_path is not None:
-        _write_json(info, info_path)
+    info = {"variant": variant, "target_config": settings.target, "stories": list(stories), "dims": dims,
+            "rows_without_words": n_empty, "n_parameters": models.n_parameters(target.model),
+            "context_trs": settings.context_trs, "timing": settings.timing, "config_hash": stable_hash(settings.params())}
+    _write_json(info, info_path)
     return info
 
 
 def run_stimulus(
-    config: dict, family: str, stories: list[str], out_dir: str | os.PathLike,
-    results_dir: str | os.PathLike = ".", device: str = "cpu",
+    settings: StimulusTuningSettings,
+    stories: list[str],
+    audio: Mapping[str, str | os.PathLike],
+    model_dir: str | os.PathLike,
+    training_path: str | os.PathLike,
+    curve_tsv: str | os.PathLike,
+    curve_png: str | os.PathLike,
+    device: str = "cpu",
 ) -> dict:
-    """Self-supervised stimulus-tuning of a wav2vec2 family on ``stories``' audio (paper D.2)."""
+    """Self-supervised stimulus-tuning of a wav2vec2 family on ``stories``' audio (``{story: .npy}``;
+    paper D.2)."""
     t0 = time.perf_counter()
-    scfg = config["braintuning"]["stimulus"]
-    seed = int(config["seed"])
+    scfg = settings.stimulus
+    seed = settings.seed
     seed_everything(seed)
     dev = models.resolve_device(device)
-    family_cfg = config["models"][family]
-    model = build_pretraining_model(family_cfg, seed, float(scfg.get("mask_time_prob", 0.65)), scfg.get("head_init"))
-    audios = [load_audio(Path(results_dir) / audio_path(s)) for s in stories]
+    family_cfg = settings.family_config
+    model = build_pretraining_model(family_cfg, seed, float(scfg["mask_time_prob"]), scfg["head_init"])
+    audios = [load_audio(audio[s]) for s in stories]
     curve = stimulus_tune(model, audios, scfg, dev, seed)
-    out_dir = Path(out_dir)
     # Saved in the registry's form (masking off, no mask embedding), like every brain-tuned backbone.
     backbone = models.build_model(family_cfg)
     keys = backbone.state_dict().keys()
     backbone.load_state_dict({k: v for k, v in model.wav2vec2.state_dict().items() if k in keys})
-    _save_backbone(backbone, out_dir / "model")
-    write_curve(curve, out_dir / "curve.tsv", out_dir / "curve.png", f"{family} stimulus-tuned",
+    _save_backbone(backbone, model_dir)
+    write_curve(curve, curve_tsv, curve_png, f"{settings.family} stimulus-tuned",
                 series=("loss", "contrastive", "diversity"), ylabel="loss per masked frame")
     info = {
-        "family": family, "variant": "stimulus", "owner": "shared", "family_config": family_cfg, "stimulus_config": scfg,
-        "seed": seed, "device": str(dev), "stories": stories, "epochs_run": len(curve),
+        "family": settings.family, "variant": "stimulus", "owner": "shared", "family_config": family_cfg,
+        "stimulus_config": scfg, "seed": seed, "device": str(dev), "stories": list(stories), "epochs_run": len(curve),
         "final_loss": curve[-1]["loss"] if curve else None,
         "data_hashes": {s: array_digest(np.asarray(a)) for s, a in zip(stories, audios)},
-        "config_hash": stable_hash({"family": family_cfg, "stimulus": scfg, "seed": seed}),
+        "config_hash": stable_hash(settings.params()),
         "wall_s": time.perf_counter() - t0,
     }
-    _write_json(info, out_dir / "training.json")
+    _write_json(info, training_path)
     return info
-

@@ -1,4 +1,4 @@
-"""Learning-rate schedules of brain-tuning (DECISIONS.md 5; protocol.md 3).
+"""Learning-rate schedules of brain-tuning (docs/decisions.md 5; docs/protocol.md 3).
 
 ``paper`` (default): both parameter groups warm up linearly over the first ``warmup_fraction`` (10%) of the
 optimiser steps of ``max_epochs`` epochs, then decay linearly to 0 at the last step; stepped after every
@@ -34,14 +34,14 @@ def make_scheduler(
     optimizer: torch.optim.Optimizer, cfg: dict, steps_per_epoch: int, max_epochs: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """The configured schedule for an optimiser whose groups are (backbone, head)."""
-    kind = cfg.get("schedule", "paper")
+    kind = cfg["schedule"]
     if kind == "paper":
         total = steps_per_epoch * max_epochs
-        return get_linear_schedule_with_warmup(optimizer, warmup_steps(total, cfg.get("warmup_fraction", 0.1)), total)
+        return get_linear_schedule_with_warmup(optimizer, warmup_steps(total, cfg["warmup_fraction"]), total)
     if kind == "reference":
-        w = int(cfg.get("reference_warmup_epochs", 5))
-        decay = float(cfg.get("reference_head_decay", 0.8))
-        floor = float(cfg.get("reference_head_floor", 0.1))
+        w = int(cfg["reference_warmup_epochs"])
+        decay = float(cfg["reference_head_decay"])
+        floor = float(cfg["reference_head_floor"])
         span = max(max_epochs - w, 1)
 
         def backbone(epoch: int) -> float:

@@ -17,7 +17,7 @@ Only architectures with a self-supervised pre-training head in transformers qual
 registry's seeded random initialisation and the quantiser/projection heads are a seeded random
 initialisation of the same config; with a checkpoint (``facebook/wav2vec2-base``, a pre-training checkpoint)
 the heads load from it. The backbone alone is saved (``save_pretrained``), loadable by
-:func:`braintune.models.load_model`.
+:func:`braintune.features.models.load_model`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from braintune import models
+from braintune.features import models
 
 from .schedule import warmup_steps
 
@@ -90,8 +90,8 @@ def stimulus_tune(model, audios: list[np.ndarray], cfg: dict, device: torch.devi
 
     device = torch.device(device)
     config = model.config
-    config.diversity_loss_weight = float(cfg.get("diversity_loss_weight", 0.1))
-    config.num_negatives = int(cfg.get("num_negatives", 100))
+    config.diversity_loss_weight = float(cfg["diversity_loss_weight"])
+    config.num_negatives = int(cfg["num_negatives"])
     chunk = int(round(float(cfg["chunk_s"]) * models.SAMPLE_RATE))
     chunks = audio_chunks(audios, chunk)
     if not chunks:
@@ -99,20 +99,20 @@ def stimulus_tune(model, audios: list[np.ndarray], cfg: dict, device: torch.devi
     batch, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
     steps_per_epoch = math.ceil(len(chunks) / batch)
     total = steps_per_epoch * epochs
-    if cfg.get("freeze_feature_encoder", True):
+    if cfg["freeze_feature_encoder"]:
         model.freeze_feature_encoder()
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=float(cfg["lr"]), betas=(0.9, 0.98), eps=1e-6, weight_decay=0.0)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(total, float(cfg.get("warmup_fraction", 0.1))), total)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(total, float(cfg["warmup_fraction"])), total)
     frames = int(model._get_feat_extract_output_lengths(chunk))
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
     np_state = np.random.get_state()
     np.random.seed(int(seed) % 2**32)  # _compute_mask_indices / _sample_negative_indices draw from numpy's global RNG
     torch.manual_seed(int(seed))
-    t_max, t_min = float(cfg.get("gumbel_temperature_max", 2.0)), float(cfg.get("gumbel_temperature_min", 0.5))
-    decay = float(cfg.get("gumbel_temperature_decay", 0.999995))
-    max_norm = float(cfg.get("max_grad_norm", 1.0))
+    t_max, t_min = float(cfg["gumbel_temperature_max"]), float(cfg["gumbel_temperature_min"])
+    decay = float(cfg["gumbel_temperature_decay"])
+    max_norm = float(cfg["max_grad_norm"])
     curve, step = [], 0
     log.info("stimulus-tuning on %d chunks of %.1f s, %d steps/epoch, %d epochs", len(chunks), cfg["chunk_s"], steps_per_epoch, epochs)
     try:
@@ -127,7 +127,7 @@ def stimulus_tune(model, audios: list[np.ndarray], cfg: dict, device: torch.devi
                 if getattr(model.wav2vec2, "_braintune_normalize", True):
                     waves = models.normalize_waveforms(waves)
                 mask = _compute_mask_indices(
-                    (len(sel), frames), float(cfg.get("mask_time_prob", 0.65)), int(cfg.get("mask_time_length", 10)), min_masks=2
+                    (len(sel), frames), float(cfg["mask_time_prob"]), int(cfg["mask_time_length"]), min_masks=2
                 )
                 negatives = _sample_negative_indices((len(sel), frames), config.num_negatives, mask)
                 model.set_gumbel_temperature(max(t_max * decay**step, t_min))

@@ -1,12 +1,12 @@
-"""Targets of the BigSLM-tuned and LM-tuned comparison models (paper 3.3.1, appendix D.2; DECISIONS.md 11).
+"""Targets of the BigSLM-tuned and LM-tuned comparison models (paper 3.3.1, appendix D.2; docs/decisions.md 11).
 
 Both replace the fMRI responses of a response row by a representation of *the same stimulus* from another
 model; they are computed once per story (subject independent) and brain-tuning then regresses them exactly
 as it regresses voxels (same windows, head, loss and hyper-parameters). The reference code has no extraction
-code for either (protocol.md 3, 8.D), so the definitions below are ours:
+code for either (docs/protocol.md 3, 8.D), so the definitions below are ours:
 
 **Words of a window.** Row ``j``'s input window is ``[end_j - context, end_j)`` (the brain-tuning window,
-:mod:`.dataset`). A word of the TextGrid (non-speech dropped, :func:`braintune.transcripts.read_textgrid`) is
+:mod:`.dataset`). A word of the TextGrid (non-speech dropped, :func:`braintune.preprocess.transcripts.read_textgrid`) is
 *heard in the window* when its midpoint lies inside it.
 
 **BigSLM** (``bigslm``; Whisper medium, all decoder layers concatenated). The encoder sees the row's window
@@ -43,8 +43,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from braintune import models
-from braintune.transcripts import Transcript
+from braintune.features import models
+from braintune.preprocess.transcripts import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +150,10 @@ def build_target_model(variant: str, cfg: dict, texts: Sequence[str], device: to
             model = WhisperModel.from_pretrained(checkpoint, dtype=dtype)
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         else:
-            tokenizer = train_tokenizer(texts, cfg.get("tokenizer_vocab_size", 256), (ENDOFTEXT, *WHISPER_PREFIX))
+            tokenizer = train_tokenizer(texts, cfg["tokenizer_vocab_size"], (ENDOFTEXT, *WHISPER_PREFIX))
             ids = tokenizer.convert_tokens_to_ids([ENDOFTEXT, WHISPER_PREFIX[0]])
             init = {"vocab_size": len(tokenizer), "pad_token_id": ids[0], "bos_token_id": ids[0], "eos_token_id": ids[0],
-                    "decoder_start_token_id": ids[1], **(cfg.get("init") or {})}
+                    "decoder_start_token_id": ids[1], **cfg["init"]}
             model = _seeded_from_config(WhisperModel, WhisperConfig(**init), seed)
         kind = "whisper"
     else:
@@ -163,20 +163,19 @@ def build_target_model(variant: str, cfg: dict, texts: Sequence[str], device: to
             model = AutoModel.from_pretrained(checkpoint, dtype=dtype)
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         else:
-            tokenizer = train_tokenizer(texts, cfg.get("tokenizer_vocab_size", 256), (ENDOFTEXT,))
+            tokenizer = train_tokenizer(texts, cfg["tokenizer_vocab_size"], (ENDOFTEXT,))
             eos = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-            init = dict(cfg.get("init") or {})
+            init = dict(cfg["init"])
             init.setdefault("vocab_size", len(tokenizer))
             for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
                 init.setdefault(key, eos)
-            config = AutoConfig.for_model(cfg.get("architecture", "gpt2"), **init)
+            config = AutoConfig.for_model(cfg["architecture"], **init)
             model = _seeded_from_config(AutoModel, config, seed)
         kind = "causal_lm"
     model.to(device).eval()
-    return TargetModel(
-        kind, model, tokenizer, int(cfg.get("layer_step", 1)), int(cfg.get("context_tokens", 512)),
-        int(cfg.get("batch_size", 8)),
-    )
+    # text LMs read out every layer_step-th layer in windows of context_tokens; the Whisper decoder every
+    # layer, batch_size windows at a time (each target set's schema has only its own keys)
+    return TargetModel(kind, model, tokenizer, **{k: int(cfg[k]) for k in ("layer_step", "context_tokens", "batch_size") if k in cfg})
 
 
 def _word_ids(tokenizer, words: Sequence[str]) -> list[list[int]]:

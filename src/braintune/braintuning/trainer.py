@@ -1,9 +1,9 @@
-"""Brain-tuning trainer (DECISIONS.md 5; protocol.md 3).
+"""Brain-tuning trainer (docs/decisions.md 5; docs/protocol.md 3).
 
 The model is the backbone's last hidden state, mean-pooled over time (Whisper: over the frames
 ``[0, last_valid_frame)`` that cover the audio, as the reference's ``out_idx``; the padded rest of the 30-s
 input is ignored), followed by one linear layer onto the targets (voxels). The CNN front end is frozen
-(:func:`braintune.models.freeze_frontend`); MSE loss; Adam with two parameter groups (backbone, head); the
+(:func:`braintune.features.models.freeze_frontend`); MSE loss; Adam with two parameter groups (backbone, head); the
 schedule of :mod:`.schedule`; gradient accumulation of ``micro_batch_size`` micro-batches up to
 ``batch_size``; bf16 autocast on CUDA; validation MSE after every epoch, early stopping after ``patience``
 epochs without improvement, the best epoch's weights kept.
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from braintune import models
+from braintune.features import models
 from braintune.utils import atomic_output, stable_hash
 
 from .dataset import PairedDataset
@@ -42,7 +42,7 @@ CURVE_COLUMNS = ("epoch", "step", "train_mse", "val_mse", "lr_backbone", "lr_hea
 
 
 class BrainTuner(torch.nn.Module):
-    """Backbone + mean pooling + linear head (protocol.md 3 'Model head')."""
+    """Backbone + mean pooling + linear head (docs/protocol.md 3 'Model head')."""
 
     def __init__(self, backbone: torch.nn.Module, n_outputs: int, seed: int = 0):
         super().__init__()
@@ -174,14 +174,14 @@ def train(
     device = torch.device(device)
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    batch, micro = int(cfg["batch_size"]), int(cfg.get("micro_batch_size") or cfg["batch_size"])
+    batch, micro = int(cfg["batch_size"]), int(cfg["micro_batch_size"])
     if micro > batch:
         micro = batch
     max_epochs = int(cfg["max_epochs"])
-    patience = int(cfg.get("patience") or max_epochs)
-    min_delta = float(cfg.get("min_delta", 0.0))
-    shuffle, workers = bool(cfg.get("shuffle", False)), int(cfg.get("num_workers", 0))
-    backbone_dropout = bool(cfg.get("backbone_dropout", False))
+    patience = int(cfg["patience"])
+    min_delta = float(cfg["min_delta"])
+    shuffle, workers = bool(cfg["shuffle"]), int(cfg["num_workers"])
+    backbone_dropout = bool(cfg["backbone_dropout"])
 
     frozen = models.freeze_frontend(model.backbone)
     model.to(device)
@@ -192,7 +192,7 @@ def train(
     )
     steps_per_epoch = len(train_set.plan(batch, shuffle, seed, 0))
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch, max_epochs)
-    per_step = steps_per_epoch_is_per_step(cfg.get("schedule", "paper"))
+    per_step = steps_per_epoch_is_per_step(cfg["schedule"])
     n_trainable = sum(p.numel() for p in backbone_params + head_params)
     # A state is resumed only if it was written by the same run (same config, data sizes and model shape).
     run_key = stable_hash(

@@ -86,12 +86,11 @@ def trained_variants(config: dict, family: str) -> list[VariantSpec]:
     """
     fam = config["models"][family]
     specs = []
-    for name in fam.get("variants", ["pretrained"]):
+    for name in fam["variants"]:
         if name == "pretrained":
             continue
         spec = parse_variant(name)
-        bt = config.get("braintuning") or {}
-        if spec.precomputed and spec.target not in (bt.get("targets") or {}):
+        if spec.precomputed and spec.target not in config["braintuning"]["targets"]:
             raise ConfigError(
                 f"models.{family}.variants: '{name}' needs braintuning.targets.{name} (its target model)"
             )

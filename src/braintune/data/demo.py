@@ -1,7 +1,7 @@
 """The generated miniature of ds003020: same paths, file formats and dtypes, synthetic content.
 
 :func:`generate` (= :func:`generate_stimuli` then :func:`generate_responses`, the two Snakemake jobs)
-writes, under the dataset root (``config["dataset"]["root"]``)::
+writes, under the dataset root (the ds003020 layout, :mod:`braintune.data.layout`)::
 
     stimuli/{story}.wav                                  44.1 kHz, 2 channels, int16
     derivative/TextGrids/{story}.TextGrid                Praat; tier 0 phones (ARPAbet + stress), tier 1 words
@@ -9,18 +9,20 @@ writes, under the dataset root (``config["dataset"]["root"]``)::
     derivative/preprocessed_data/{subject}/{story}.hf5   data float64 (respdict-20, V);
                                                          test story also individual_repeats (R, respdict-20, V)
 
-the ground truth (``demo.ground_truth``) and the stories' metadata (``stimuli.json`` next to it);
-layouts in docs/artifacts.md. The responses are computed from the WAVs and TextGrids as written.
+the ground truth and the stories' metadata (``stimuli.json``); layouts in docs/artifacts.md. The
+responses are computed from the WAVs and TextGrids as written.
 
-Everything is a deterministic function of the config (``demo``, ``dataset``, ``stories``, ``timing``):
-each story depends only on its name and ``demo.seed``, each subject only on its name and the seed.
+Everything is a deterministic function of the settings (:mod:`braintune.data.demo_settings`): each
+story depends only on its name, on whether it is the test story and on ``demo.seed``, each subject only
+on its name and the seed. ``demo.missing_stories`` leaves a subject's listed response files out (as
+ds003020 lacks UTS04's ``life``).
 
 Stimuli
     Story text is generated from templates over a vocabulary of 160 content words in 8 semantic
     groups (:mod:`braintune.data.demo_text`), one topic mixture per paragraph. espeak-ng speaks
     it (:mod:`braintune.data.synth`) with a voice, rate and pitch drawn per story; words and phones
     are espeak's own timings. The audio starts after a short silence and is padded so that it covers
-    the story's TR grid exactly (protocol.md 2.1: the audio spans ``(respdict - 5) * tr_s - sound_start_s``
+    the story's TR grid exactly (docs/protocol.md 2.1: the audio spans ``(respdict - 5) * tr_s - sound_start_s``
     seconds; ``respdict`` is the smallest count whose grid covers the speech). Pauses become ``sp``
     (or ``br`` for some long ones) in both tiers, as in the real TextGrids.
 
@@ -31,7 +33,7 @@ Generative model of the responses (per subject s, voxel v, story, TR row t)
          ``within_group_sd`` noise) as a boxcar over the word's interval; function words 0.
     2. Each driver is convolved with the SPM canonical haemodynamic response (double gamma:
        gamma(6) - gamma(16)/6, 1 s dispersion), sampled at the centres of the response rows
-       (:class:`braintune.timing.TRGrid`), and z-scored within the story.
+       (:class:`braintune.preprocess.timing.TRGrid`), and z-scored within the story.
     3. Planted regions (from S1's overlays, :mod:`braintune.data.demo_cortex`), dilated per subject by
        ``region_dilation_voxels``: ``auditory`` (AC), ``language_temporal`` (superior temporal sulcus),
        ``language_frontal`` (Broca, sPMv); the language regions exclude the auditory one.
@@ -44,7 +46,7 @@ Generative model of the responses (per subject s, voxel v, story, TR row t)
        ``zero_nc_fraction`` of background voxels with the lowest u2), regions
        c = lo + (hi - lo) * u3 over ``nc_region`` = [lo, hi]; c_v = max(c_bg, m_aud c_reg, m_lang c_reg).
        u1, u2, u3 are spatially smooth uniform fields (Gaussian-smoothed noise, sigma 2 voxels).
-    6. Signal power SP_v from c_v and the repeat count N (protocol.md 1.3, Schoppe et al.):
+    6. Signal power SP_v from c_v and the repeat count N (docs/protocol.md 1.3, Schoppe et al.):
        c = 1 / sqrt(1 + (1/SP - 1) / N)  <=>  SP = 1 / (1 + N (1/c^2 - 1)).
        One presentation: y = sqrt(SP) z + sqrt(1 - SP) e, e ~ N(0, 1) i.i.d., then z-scored over
        time (ds003020's preprocessed runs are z-scored). Training stories are one presentation; the
@@ -65,12 +67,11 @@ import h5py
 import numpy as np
 from scipy import ndimage, signal, stats
 
-from braintune.config import all_stories
-from braintune.timing import RESPDICT_PAD, TRGrid
+from braintune.preprocess.timing import RESPDICT_PAD, TRGrid
 from braintune.utils import atomic_output, stable_hash
 
-from . import demo_cortex, demo_text
-from .demo_layout import dataset_files, demo_stimuli_metadata
+from . import demo_cortex, demo_text, layout
+from .demo_settings import ResponseSettings, StimulusSettings, response_files, stimulus_files
 from .synth import SAMPLE_RATE, Utterance, synthesize_many
 
 log = logging.getLogger(__name__)
@@ -114,24 +115,24 @@ class Story:
         return [(s + self.lead_in_s, e + self.lead_in_s, p) for s, e, p in self.utterance.phones]
 
 
-def make_story(name: str, config: dict) -> Story:
+def make_story(name: str, settings: StimulusSettings) -> Story:
     """Text, voice and speech of one story, and its TR count (deterministic in name and seed)."""
-    demo, timing = config["demo"], config["timing"]
-    rng = _story_rng(demo["seed"], name, 1)
-    is_test = name == config["stories"]["test"]
-    lo, hi = demo["story_duration_s"]
-    target = float(demo["test_story_duration_s"]) if is_test else float(rng.uniform(lo, hi))
-    voice = str(demo["voices"][int(rng.integers(len(demo["voices"])))])
-    rate = int(rng.integers(demo["rate_wpm"][0], demo["rate_wpm"][1] + 1))
-    pitch = int(rng.integers(demo["pitch"][0], demo["pitch"][1] + 1))
-    lead_in = float(rng.uniform(*demo["lead_in_s"]))
+    timing = settings.timing
+    rng = _story_rng(settings.seed, name, 1)
+    is_test = name == settings.test_story
+    lo, hi = settings.story_duration_s
+    target = float(settings.test_story_duration_s) if is_test else float(rng.uniform(lo, hi))
+    voice = str(settings.voices[int(rng.integers(len(settings.voices)))])
+    rate = int(rng.integers(settings.rate_wpm[0], settings.rate_wpm[1] + 1))
+    pitch = int(rng.integers(settings.pitch[0], settings.pitch[1] + 1))
+    lead_in = float(rng.uniform(*settings.lead_in_s))
     # espeak speaks ~1.2x the nominal rate on these short words (pauses included); one correction
     # pass brings the speech within 5% of the target. The same text seed gives the same opening.
     text_seed = int(rng.integers(2**32))
     n_words = max(8, int(round(target * rate / 60.0 * 1.2)))
     for _ in range(2):
-        text = demo_text.story_text(np.random.default_rng(text_seed), n_words, demo["topic_concentration"],
-                                    demo["sentences_per_topic"])
+        text = demo_text.story_text(np.random.default_rng(text_seed), n_words, settings.topic_concentration,
+                                    settings.sentences_per_topic)
         (utt,) = synthesize_many([dict(text=text, voice=voice, rate=rate, pitch=pitch)])
         if abs(utt.duration - target) <= 0.05 * target:
             break
@@ -255,7 +256,7 @@ def auditory_drivers(audio: np.ndarray, rate: int, n_bands: int, times: np.ndarr
 
 def semantic_drivers(words, word_vectors: dict[str, np.ndarray], dim: int, times: np.ndarray) -> np.ndarray:
     """(len(times), dim): each content word's vector as a boxcar over its interval; ``words`` are
-    (start, end, label) triples or :class:`braintune.transcripts.Interval`."""
+    (start, end, label) triples or :class:`braintune.preprocess.transcripts.Interval`."""
     out = np.zeros((len(times), dim))
     for word in words:
         s, e, w = (word.start, word.end, word.label) if hasattr(word, "label") else word
@@ -280,7 +281,7 @@ def tr_drivers(fine: np.ndarray, times: np.ndarray, grid: TRGrid, hrf: np.ndarra
 
 
 def cc_max_from_signal_power(sp: np.ndarray, n_repeats: int) -> np.ndarray:
-    """cc_max = 1 / sqrt(1 + (1/N)(TP/SP - 1)) with TP = 1 (protocol.md 1.3); 0 where SP = 0."""
+    """cc_max = 1 / sqrt(1 + (1/N)(TP/SP - 1)) with TP = 1 (docs/protocol.md 1.3); 0 where SP = 0."""
     sp = np.asarray(sp, dtype=np.float64)
     with np.errstate(divide="ignore"):
         out = 1.0 / np.sqrt(1.0 + (1.0 / sp - 1.0) / n_repeats)
@@ -312,10 +313,10 @@ class SubjectModel:
     signal_power: np.ndarray  # (V,)
 
 
-def subject_model(subject: str, demo: dict, space, region_vols: dict[str, np.ndarray]) -> SubjectModel:
-    rng = _subject_rng(demo["seed"], subject, 4)
+def subject_model(subject: str, settings: ResponseSettings, space, region_vols: dict[str, np.ndarray]) -> SubjectModel:
+    rng = _subject_rng(settings.seed, subject, 4)
     mask_vol = space.to_volume(np.ones(space.n_voxels, bool), False)
-    lo_d, hi_d = demo["region_dilation_voxels"]
+    lo_d, hi_d = settings.region_dilation_voxels
     regions, membership, region_vol_of = {}, {}, {}
     for name in REGIONS:
         r = int(rng.integers(lo_d, hi_d + 1))
@@ -329,20 +330,20 @@ def subject_model(subject: str, demo: dict, space, region_vols: dict[str, np.nda
         regions[name] = space.from_volume(vol)
         dist = ndimage.distance_transform_edt(~vol)
         d = space.from_volume(dist)
-        halo = demo["halo_voxels"]
+        halo = settings.halo_voxels
         membership[name] = np.where(d <= 3.0 * halo, np.exp(-(d**2) / (2.0 * halo**2)), 0.0)
     m_aud = membership["auditory"]
     m_lang = np.maximum(membership["language_temporal"], membership["language_frontal"])
     V = space.n_voxels
-    w_aud = (m_aud + _BACKGROUND_WEIGHT) * np.abs(rng.standard_normal((demo["n_bands"], V)))
-    w_sem = (m_lang + _BACKGROUND_WEIGHT) * rng.standard_normal((demo["semantic_dim"], V))
+    w_aud = (m_aud + _BACKGROUND_WEIGHT) * np.abs(rng.standard_normal((settings.n_bands, V)))
+    w_sem = (m_lang + _BACKGROUND_WEIGHT) * rng.standard_normal((settings.semantic_dim, V))
     u1, u2, u3 = (_smooth_uniform(rng, space, 2.0) for _ in range(3))
-    c_bg = demo["nc_background_max"] * u1
-    c_bg[u2 < demo["zero_nc_fraction"]] = 0.0
-    lo, hi = demo["nc_region"]
+    c_bg = settings.nc_background_max * u1
+    c_bg[u2 < settings.zero_nc_fraction] = 0.0
+    lo, hi = settings.nc_region
     c_reg = lo + (hi - lo) * u3
     nc = np.maximum.reduce([c_bg, m_aud * c_reg, m_lang * c_reg])
-    sp = signal_power_from_cc_max(nc, demo["n_repeats"])
+    sp = signal_power_from_cc_max(nc, settings.n_repeats)
     return SubjectModel(regions, membership, w_aud, w_sem, nc, sp)
 
 
@@ -370,133 +371,146 @@ def _write_hf5(path: Path, datasets: dict[str, np.ndarray], compression: str, qu
 # --- the generator -----------------------------------------------------------------------------
 
 
-def generate_stimuli(config: dict, metadata_path: str | Path | None = None) -> dict:
-    """Write the stimuli, TextGrids and respdict.json; return (and write) the stories' metadata."""
+def generate_stimuli(settings: StimulusSettings, root: str | Path, metadata_path: str | Path) -> dict:
+    """Write the stimuli, TextGrids and respdict.json under ``root``; return (and write to
+    ``metadata_path``) the stories' metadata."""
     t0 = time.perf_counter()
-    demo, timing = config["demo"], config["timing"]
-    root = Path(config["dataset"]["root"])
+    root = Path(root)
     respdict, story_meta = {}, {}
-    for name in all_stories(config):
-        story = make_story(name, config)
-        write_wav(story, root / "stimuli" / f"{name}.wav")
-        write_textgrid(story, root / "derivative" / "TextGrids" / f"{name}.TextGrid", demo["breath_min_pause_s"], demo["seed"])
+    for name in settings.stories:
+        story = make_story(name, settings)
+        write_wav(story, root / layout.stimulus_path(name))
+        write_textgrid(story, root / layout.textgrid_path(name), settings.breath_min_pause_s, settings.seed)
         respdict[name] = story.n_respdict
         story_meta[name] = dict(voice=story.voice, rate_wpm=story.rate, pitch=story.pitch,
                                 lead_in_s=story.lead_in_s, duration_s=story.duration_s,
                                 n_words=len(story.words), n_respdict=story.n_respdict, text=story.text)
         log.info("story %s: %s, %d wpm, %.1f s audio, %d words, respdict %d, %d rows", name, story.voice,
                  story.rate, story.duration_s, len(story.words), story.n_respdict,
-                 TRGrid.from_config(story.n_respdict, timing).n_rows)
-    with atomic_output(root / "derivative" / "respdict.json") as tmp:
+                 TRGrid.from_config(story.n_respdict, settings.timing).n_rows)
+    with atomic_output(root / layout.RESPDICT) as tmp:
         tmp.write_text(json.dumps(respdict, indent=1) + "\n")
-    metadata_path = Path(metadata_path or demo_stimuli_metadata(config))
     with atomic_output(metadata_path) as tmp:
         tmp.write_text(json.dumps(story_meta, indent=1, sort_keys=True) + "\n")
     log.info("stimuli of %d stories written (%.1f s)", len(respdict), time.perf_counter() - t0)
     return story_meta
 
 
-def story_drivers(root: Path, story: str, n_respdict: int, config: dict, word_vectors: dict, hrf: np.ndarray):
+def story_drivers(root: Path, story: str, n_respdict: int, settings: ResponseSettings, word_vectors: dict, hrf: np.ndarray):
     """Auditory and semantic drivers of one story on its response rows, read back from the written
     WAV and TextGrid (so the responses depend on the stimuli exactly as stored)."""
     import soundfile
 
-    from braintune.transcripts import read_textgrid
+    from braintune.preprocess.transcripts import read_textgrid
 
-    demo, timing = config["demo"], config["timing"]
-    grid = TRGrid.from_config(n_respdict, timing)
-    stereo, rate = soundfile.read(root / "stimuli" / f"{story}.wav", dtype="float32", always_2d=True)
+    root = Path(root)
+    grid = TRGrid.from_config(n_respdict, settings.timing)
+    stereo, rate = soundfile.read(root / layout.stimulus_path(story), dtype="float32", always_2d=True)
     audio = stereo.mean(axis=1)
-    words = read_textgrid(root / "derivative" / "TextGrids" / f"{story}.TextGrid").words
-    times = fine_times(len(audio) / rate, timing)
-    aud = tr_drivers(auditory_drivers(audio, rate, demo["n_bands"], times), times, grid, hrf)
-    sem = tr_drivers(semantic_drivers(words, word_vectors, demo["semantic_dim"], times), times, grid, hrf)
+    words = read_textgrid(root / layout.textgrid_path(story)).words
+    times = fine_times(len(audio) / rate, settings.timing)
+    aud = tr_drivers(auditory_drivers(audio, rate, settings.n_bands, times), times, grid, hrf)
+    sem = tr_drivers(semantic_drivers(words, word_vectors, settings.semantic_dim, times), times, grid, hrf)
     return aud, sem
 
 
-def generate_responses(config: dict, ground_truth_path: str | Path | None = None, metadata_path: str | Path | None = None) -> dict:
-    """Write every subject's responses (from the stimuli already under the root) and the ground truth."""
-    from braintune.responses import load_respdict
+def generate_responses(
+    settings: ResponseSettings,
+    root: str | Path,
+    ground_truth_path: str | Path,
+    metadata_path: str | Path,
+    pycortex_filestore: str | Path,
+) -> dict:
+    """Write every subject's responses under ``root`` (from the stimuli already there; none for the
+    stories ``settings.missing_stories`` lists) and the ground truth. ``pycortex_filestore`` receives a
+    writable copy of pycortex's sample subject S1 (its voxels are the demo's voxels)."""
+    from braintune.preprocess.responses import read_respdict
 
     t0 = time.perf_counter()
-    demo, timing = config["demo"], config["timing"]
-    root = Path(config["dataset"]["root"])
-    stories = all_stories(config)
-    test = config["stories"]["test"]
-    subjects = list(config["dataset"]["subjects"])
-    ground_truth_path = Path(ground_truth_path or demo["ground_truth"])
-    respdict = load_respdict(root)
+    root = Path(root)
+    stories, test = settings.stories, settings.test_story
+    respdict = read_respdict(root / layout.RESPDICT)
     missing = [s for s in stories if s not in respdict]
     if missing:
-        raise ValueError(f"{root}/derivative/respdict.json: no TR count for stories {missing}")
+        raise ValueError(f"{root / layout.RESPDICT}: no TR count for stories {missing}")
 
-    cortex = demo_cortex.use_filestore(demo["pycortex_filestore"])
-    space = demo_cortex.voxel_space(cortex, demo["voxel_mask"])
-    region_vols = demo_cortex.cached_region_volumes(cortex, demo["regions"], space.shape)
-    keep = np.arange(0, space.n_voxels, int(demo["voxel_stride"]))
+    cortex = demo_cortex.use_filestore(pycortex_filestore)
+    space = demo_cortex.voxel_space(cortex, settings.voxel_mask)
+    region_vols = demo_cortex.cached_region_volumes(cortex, settings.regions, space.shape)
+    keep = np.arange(0, space.n_voxels, int(settings.voxel_stride))
     space = demo_cortex.VoxelSpace(space.mask_name, space.shape, space.volume_index[keep], space.ijk[keep])
-    log.info("voxel space: S1 %s mask %s, stride %d: %d voxels (%.1f s)", demo_cortex.XFM, demo["voxel_mask"],
-             demo["voxel_stride"], space.n_voxels, time.perf_counter() - t0)
+    log.info("voxel space: S1 %s mask %s, stride %d: %d voxels (%.1f s)", demo_cortex.XFM, settings.voxel_mask,
+             settings.voxel_stride, space.n_voxels, time.perf_counter() - t0)
 
     vocab = demo_text.vocabulary()
-    prototypes, vectors = demo_text.semantic_vectors(demo["seed"], demo["semantic_dim"], demo["within_group_sd"])
+    prototypes, vectors = demo_text.semantic_vectors(settings.seed, settings.semantic_dim, settings.within_group_sd)
     word_vectors = {w: vectors[i] for i, (w, _) in enumerate(vocab)}
     hrf = spm_hrf(FINE_DT)
-    drivers = {name: story_drivers(root, name, respdict[name], config, word_vectors, hrf) for name in stories}
+    drivers = {name: story_drivers(root, name, respdict[name], settings, word_vectors, hrf) for name in stories}
 
     models = {}
-    n_rep = int(demo["n_repeats"])
-    for subject in subjects:
-        model = subject_model(subject, demo, space, region_vols)
+    n_rep = int(settings.n_repeats)
+    for subject in settings.subjects:
+        model = subject_model(subject, settings, space, region_vols)
         models[subject] = model
         for name in stories:
+            if not settings.has(subject, name):
+                log.info("subject %s: no responses to %s (demo.missing_stories)", subject, name)
+                continue
             aud, sem = drivers[name]
             z = aud @ model.w_auditory + sem @ model.w_semantic
             z = (z - z.mean(axis=0)) / (z.std(axis=0, ddof=1) + 1e-12)
-            rng = np.random.default_rng([demo["seed"], 5, zlib.crc32(subject.encode()), zlib.crc32(name.encode())])
-            path = root / "derivative" / "preprocessed_data" / subject / f"{name}.hf5"
+            rng = np.random.default_rng([settings.seed, 5, zlib.crc32(subject.encode()), zlib.crc32(name.encode())])
+            path = root / layout.response_path(subject, name)
             if name == test:
                 reps = np.stack([present(rng, z, model.signal_power) for _ in range(n_rep)])
-                _write_hf5(path, {"data": reps.mean(axis=0), "individual_repeats": reps}, demo["hdf5_compression"], demo["quantum"])
+                _write_hf5(path, {"data": reps.mean(axis=0), "individual_repeats": reps}, settings.hdf5_compression, settings.quantum)
             else:
-                _write_hf5(path, {"data": present(rng, z, model.signal_power)}, demo["hdf5_compression"], demo["quantum"])
+                _write_hf5(path, {"data": present(rng, z, model.signal_power)}, settings.hdf5_compression, settings.quantum)
         log.info("subject %s written (%.1f s)", subject, time.perf_counter() - t0)
 
-    metadata_path = Path(metadata_path or demo_stimuli_metadata(config))
-    story_meta = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
-    write_ground_truth(ground_truth_path, config, space, models, {s: respdict[s] for s in stories}, story_meta,
+    story_meta = json.loads(Path(metadata_path).read_text())
+    write_ground_truth(ground_truth_path, settings, space, models, {s: respdict[s] for s in stories}, story_meta,
                        vocab, prototypes, vectors)
-    log.info("responses of %d subjects x %d stories, %d voxels (%.1f s)", len(subjects), len(stories),
+    log.info("responses of %d subjects x %d stories, %d voxels (%.1f s)", len(settings.subjects), len(stories),
              space.n_voxels, time.perf_counter() - t0)
     return dict(n_voxels=space.n_voxels, seconds=round(time.perf_counter() - t0, 2))
 
 
-def generate(config: dict, ground_truth_path: str | Path | None = None) -> dict:
-    """Write the whole miniature under ``config["dataset"]["root"]`` and its ground truth
-    (:func:`generate_stimuli` then :func:`generate_responses`). Returns a summary."""
+def generate(
+    stimuli: StimulusSettings,
+    responses: ResponseSettings,
+    root: str | Path,
+    ground_truth_path: str | Path,
+    pycortex_filestore: str | Path,
+) -> dict:
+    """Write the whole miniature under ``root``, its ground truth and the stories' metadata
+    (``stimuli.json`` next to the ground truth): :func:`generate_stimuli` then
+    :func:`generate_responses`. Returns a summary."""
     t0 = time.perf_counter()
-    generate_stimuli(config)
-    summary = generate_responses(config, ground_truth_path)
-    root = Path(config["dataset"]["root"])
-    summary["bytes"] = sum((root / p).stat().st_size for files in dataset_files(config).values() for p in files)
+    root = Path(root)
+    metadata_path = Path(ground_truth_path).with_name("stimuli.json")
+    generate_stimuli(stimuli, root, metadata_path)
+    summary = generate_responses(responses, root, ground_truth_path, metadata_path, pycortex_filestore)
+    files = [p for paths in stimulus_files(stimuli).values() for p in paths] + response_files(responses)
+    summary["bytes"] = sum((root / p).stat().st_size for p in files)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
-    log.info("demo dataset: %d stories, %d subjects, %d voxels, %.1f MB, %.1f s", len(all_stories(config)),
-             len(config["dataset"]["subjects"]), summary["n_voxels"], summary["bytes"] / 1e6, summary["seconds"])
+    log.info("demo dataset: %d stories, %d subjects, %d voxels, %.1f MB, %.1f s", len(stimuli.stories),
+             len(responses.subjects), summary["n_voxels"], summary["bytes"] / 1e6, summary["seconds"])
     return summary
 
 
-def write_ground_truth(path, config, space, models, respdict, story_meta, vocab, prototypes, vectors) -> None:
-    demo = config["demo"]
+def write_ground_truth(path, settings: ResponseSettings, space, models, respdict, story_meta, vocab, prototypes, vectors) -> None:
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["description"] = "Ground truth of the generated ds003020 miniature (braintune.data.demo)"
         f.attrs["pycortex_subject"] = demo_cortex.SUBJECT
         f.attrs["pycortex_xfm"] = demo_cortex.XFM
-        f.attrs["voxel_mask"] = demo["voxel_mask"]
-        f.attrs["voxel_stride"] = int(demo["voxel_stride"])
-        f.attrs["n_repeats"] = int(demo["n_repeats"])
-        f.attrs["test_story"] = config["stories"]["test"]
-        f.attrs["demo_config"] = json.dumps(demo, sort_keys=True)
-        f.attrs["config_hash"] = stable_hash({"demo": demo, "timing": config["timing"], "stories": config["stories"], "subjects": config["dataset"]["subjects"]})
+        f.attrs["voxel_mask"] = settings.voxel_mask
+        f.attrs["voxel_stride"] = int(settings.voxel_stride)
+        f.attrs["n_repeats"] = int(settings.n_repeats)
+        f.attrs["test_story"] = settings.test_story
+        f.attrs["settings"] = json.dumps(settings.params(), sort_keys=True)
+        f.attrs["config_hash"] = stable_hash(settings.params())
         f.attrs["respdict"] = json.dumps(respdict, sort_keys=True)
         vox = f.create_group("voxels")
         vox.create_dataset("volume_index", data=space.volume_index.astype(np.int64))

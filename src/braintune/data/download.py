@@ -28,6 +28,7 @@ import urllib3
 from tqdm import tqdm
 
 from braintune import config as btconfig
+from braintune.data import layout
 from braintune.data.manifest import Entry
 
 log = logging.getLogger(__name__)
@@ -52,22 +53,58 @@ def download_plan(config: dict) -> dict[str, list[str]]:
     (its pycortex-db folder) and, when ``preprocess.regions.source`` is ``glasser``,
     ``freesurfer_{subject}`` (the two ``sphere.reg`` surfaces the Glasser transfer reads).
     """
-    from braintune.preprocess import available_stories, response_relpath
+    from braintune.preprocess.stories import available_stories
 
     stories = btconfig.all_stories(config)
     plan = {
-        "stimuli": [f"stimuli/{s}.wav" for s in stories],
-        "transcripts": [f"derivative/TextGrids/{s}.TextGrid" for s in stories] + ["derivative/respdict.json"],
+        "stimuli": [layout.stimulus_path(s) for s in stories],
+        "transcripts": [layout.textgrid_path(s) for s in stories] + [layout.RESPDICT],
     }
-    regions = (config.get("preprocess") or {}).get("regions") or {}
     for subject in config["dataset"]["subjects"]:
-        plan[f"responses_{subject}"] = [response_relpath(subject, s) for s in available_stories(config, subject, "all")]
-        plan[f"pycortex_{subject}"] = [f"derivative/pycortex-db/{subject}/"]
-        if regions.get("source") == "glasser":
-            plan[f"freesurfer_{subject}"] = [
-                f"derivative/freesurfer_subjdir/{subject}/surf/{hemi}.sphere.reg" for hemi in ("lh", "rh")
-            ]
+        plan[f"responses_{subject}"] = [layout.response_path(subject, s) for s in available_stories(config, subject, "all")]
+        plan[f"pycortex_{subject}"] = [layout.pycortex_db_path(subject)]
+        if config["preprocess"]["regions"]["source"] == "glasser":
+            plan[f"freesurfer_{subject}"] = [layout.sphere_reg_path(subject, hemi) for hemi in ("lh", "rh")]
     return plan
+
+
+def dataset_paths(outputs: list[str | os.PathLike], manifest: dict[str, Entry]) -> tuple[Path, list[str]]:
+    """The dataset root and the manifest paths of a download job's outputs (files, or folders whose
+    manifest path is a prefix ending in ``/``): each output is ``root/path`` for one common root.
+
+    Raises:
+        DownloadError: naming an output that is no dataset path, or outputs under different roots.
+    """
+    folders = {str(Path(p).parent) for p in manifest}
+    folders |= {str(parent) for p in manifest for parent in Path(p).parents}
+    roots, paths = set(), []
+    for out in outputs:
+        parts = Path(out).parts
+        for i in range(len(parts)):
+            rel = "/".join(parts[i:])
+            if rel in manifest or rel in folders:
+                roots.add(Path(*parts[:i]) if i else Path("."))
+                paths.append(rel if rel in manifest else rel + "/")
+                break
+        else:
+            raise DownloadError(f"{out}: not a path of the dataset manifest")
+    if len(roots) > 1:
+        raise DownloadError(f"outputs under different dataset roots: {sorted(map(str, roots))}")
+    return roots.pop(), paths
+
+
+def download_files(outputs: list[str | os.PathLike], manifest_path: str | os.PathLike, exclude: tuple[str, ...],
+                   options: FetchOptions) -> list[Path]:
+    """The job of one download rule: fetch (verified) every file of ``outputs`` (files and folders of
+    the dataset, see :func:`dataset_paths`) listed in the manifest; ``exclude`` drops files under a
+    folder whose path contains one of its substrings. Files are staged in ``<root>/.staging``."""
+    from braintune.data.manifest import read_manifest
+
+    manifest = read_manifest(manifest_path)
+    root, paths = dataset_paths(outputs, manifest)
+    entries = resolve(paths, manifest, exclude)
+    log.info("%d files, %.3f GB from %s", len(entries), sum(e.size for e in entries) / 1e9, options.base_url)
+    return fetch(entries, root, options, staging=root / ".staging")
 
 
 def resolve(paths: list[str], manifest: dict[str, Entry], exclude: tuple[str, ...] = ()) -> list[Entry]:
@@ -114,7 +151,7 @@ def plan_summary(plan: dict[str, list[str]], manifest: dict[str, Entry] | None, 
         total, present, n_files = total + size, present + have, n_files + len(entries)
         lines.append(f"  {job}: {len(entries)} files, {size / 1e9:.2f} GB")
     if manifest is None:
-        head = "ds003020 download plan (sizes unknown until the manifest is fetched: rule download_manifest):"
+        head = "ds003020 download plan (sizes unknown until the manifest is fetched: rule data_manifest):"
     else:
         head = (f"ds003020 download plan: {n_files} files, {total / 1e9:.2f} GB in total, "
                 f"{(total - present) / 1e9:.2f} GB still to fetch:")
@@ -129,22 +166,23 @@ class FetchOptions:
     """Network behaviour of :func:`fetch` (the ``download`` section of the config)."""
 
     base_url: str
-    max_parallel: int = 4
-    retries: int = 5
-    backoff_s: float = 2.0
-    timeout_s: float = 60.0
-    min_free_gb: float = 1.0
+    max_parallel: int
+    retries: int
+    backoff_s: float
+    timeout_s: float
+    min_free_gb: float
     chunk_bytes: int = CHUNK
 
     @classmethod
     def from_config(cls, download: dict) -> "FetchOptions":
+        """From the ``download`` section (validated; none of these settings changes a downloaded file)."""
         return cls(
             base_url=download["base_url"],
-            max_parallel=int(download.get("max_parallel", 4)),
-            retries=int(download.get("retries", 5)),
-            backoff_s=float(download.get("backoff_s", 2.0)),
-            timeout_s=float(download.get("timeout_s", 60.0)),
-            min_free_gb=float(download.get("min_free_gb", 1.0)),
+            max_parallel=int(download["max_parallel"]),
+            retries=int(download["retries"]),
+            backoff_s=float(download["backoff_s"]),
+            timeout_s=float(download["timeout_s"]),
+            min_free_gb=float(download["min_free_gb"]),
         )
 
 

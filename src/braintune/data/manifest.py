@@ -149,7 +149,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Entry]:
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: manifest missing (rule download_manifest)")
+        raise FileNotFoundError(f"{path}: manifest missing (rule data_manifest)")
     out = {}
     with open(path, newline="") as handle:
         lines = (line for line in handle if not line.startswith("#"))

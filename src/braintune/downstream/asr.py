@@ -81,7 +81,7 @@ def finetune_ctc(model: torch.nn.Module, forward: TrainForward, hidden_size: int
     """Fine-tune ``model`` with a CTC head; return WER, 1 - WER and the training curve.
 
     ``frozen``: parameter names kept fixed (the CNN feature encoder:
-    :func:`braintune.models.frozen_parameter_names`).
+    :func:`braintune.features.models.frozen_parameter_names`).
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

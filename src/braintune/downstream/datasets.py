@@ -6,7 +6,8 @@ Every reader returns a tidy :class:`pandas.DataFrame`, one row per utterance, wi
 ``utt_id``   unique id inside the corpus (relative path without extension)
 ``split``    ``train`` / ``valid`` / ``test`` (the dataset's standard, speaker-disjoint split)
 ``speaker``  speaker / actor id (empty for SLURP, whose jsonl has none; its splits are official)
-``path``     absolute audio path
+``path``     audio path: the corpus directory as configured joined with the file's path inside it
+             (relative to the workspace when the corpus is configured relative to it)
 ``label``    the task's class label (TIMIT: sentence type; Commands: word; CREMA-D: emotion code;
              SLURP: action)
 ``text``     orthographic transcript when the corpus has one (TIMIT, SLURP), else ``""``
@@ -145,7 +146,7 @@ def read_timit(path: str | os.PathLike) -> pd.DataFrame:
                     "utt_id": f"{split_dir_name}/{phn.parent.parent.name.upper()}/{speaker}/{sentence}",
                     "split": split,
                     "speaker": speaker,
-                    "path": str(_timit_audio(stem).resolve()),
+                    "path": str(_timit_audio(stem)),
                     "label": sentence_type(sentence),
                     "text": text,
                     "phones": " ".join(phones),
@@ -186,7 +187,7 @@ def read_speech_commands(path: str | os.PathLike, words=SPEECH_COMMANDS_35) -> p
                     "utt_id": rel[:-4],
                     "split": lists.get(rel, "train"),
                     "speaker": wav.name.split("_nohash_")[0],
-                    "path": str(wav.resolve()),
+                    "path": str(wav),
                     "label": word,
                 }
             )
@@ -225,7 +226,7 @@ def read_crema_d(path: str | os.PathLike, test_fraction: float = 0.2, seed: int 
         parsed.append((wav, parts))
     split_of = crema_d_actor_split([p[0] for _, p in parsed], test_fraction, seed)
     rows = [
-        {"utt_id": wav.stem, "split": split_of[p[0]], "speaker": p[0], "path": str(wav.resolve()),
+        {"utt_id": wav.stem, "split": split_of[p[0]], "speaker": p[0], "path": str(wav),
          "label": p[2], "text": p[1]}
         for wav, p in parsed
     ]
@@ -262,7 +263,7 @@ def read_slurp(path: str | os.PathLike, label_key: str = "action", audio_subdir:
                         {
                             "utt_id": f"{name}/{item['slurp_id']}/{Path(rec['file']).stem}",
                             "split": split,
-                            "path": str(audio.resolve()),
+                            "path": str(audio),
                             "label": str(item[label_key]),
                             "text": item.get("sentence", ""),
                         }
@@ -284,7 +285,7 @@ READERS: dict[str, Callable[..., pd.DataFrame]] = {
 
 def read_corpus(name: str, cfg: dict, seed: int = 0) -> pd.DataFrame:
     """Read corpus ``name`` from its config entry (``downstream.datasets.<name>``)."""
-    path = cfg.get("path")
+    path = cfg["path"]
     if not path:
         hint = TIMIT_HINT if name == "timit" else f"set downstream.datasets.{name}.path"
         raise DatasetMissingError(f"downstream.datasets.{name}.path is not set. {hint}")
@@ -292,15 +293,15 @@ def read_corpus(name: str, cfg: dict, seed: int = 0) -> pd.DataFrame:
         hint = TIMIT_HINT if name == "timit" else "run the download rule or fix the path"
         raise DatasetMissingError(f"downstream.datasets.{name}.path = {path}: does not exist. {hint}")
     if name == "crema_d":
-        return read_crema_d(path, cfg.get("test_fraction", 0.2), seed)
+        return read_crema_d(path, cfg["test_fraction"], seed)
     if name == "slurp":
-        return read_slurp(path, cfg.get("label", "action"), cfg.get("audio_subdir", "audio/slurp_real"))
+        return read_slurp(path, cfg["label"], cfg["audio_subdir"])
     return READERS[name](path)
 
 
 def load_utterance(path: str, sample_rate: int, max_s: float | None = None) -> np.ndarray:
     """Audio of one utterance as float32 mono at ``sample_rate`` (truncated to ``max_s`` seconds)."""
-    from braintune.audio import load_wav
+    from braintune.preprocess.audio import load_wav
 
     audio = load_wav(path, sample_rate)
     if max_s:

@@ -3,7 +3,7 @@
 The same synthesiser as the ds003020 miniature (:func:`braintune.data.synth.synthesize`, espeak-ng
 with true word and phone timings) speaks every utterance; espeak voice variants with pitch and rate
 offsets play the speakers. The readers of :mod:`braintune.downstream.datasets` and
-:mod:`braintune.downstream.preference` then run unchanged on these directories:
+:mod:`braintune.preference` then run unchanged on these directories:
 
 - ``timit/``: LDC layout (``TRAIN|TEST/DR1/{speaker}/{SA1,SX..,SI..}.WAV`` as NIST SPHERE, 16 kHz,
   with ``.PHN`` (TIMIT-61 labels from the synthesiser's phones, ``h#`` at the edges, ``pau`` in pauses),

@@ -78,10 +78,10 @@ def extract(archive: str | Path, dest: str | Path) -> None:
         tar.extractall(dest, filter="data")
 
 
-def download_speech_commands(cfg: dict, dest: str | Path) -> None:
-    d = cfg["download"]
+def download_speech_commands(d: dict, dest: str | Path) -> None:
+    """``d``: ``downstream.datasets.speech_commands.download``."""
     dest = Path(dest)
-    archive = fetch(d["url"], dest / Path(d["url"]).name, sha256=d.get("sha256"), md5=d.get("md5"), size=d.get("size"))
+    archive = fetch(d["url"], dest / Path(d["url"]).name, sha256=d["sha256"], md5=d["md5"], size=d["size"])
     extract(archive, dest)
     archive.unlink()
 
@@ -97,8 +97,8 @@ def parse_lfs_pointer(text: str) -> tuple[str, int]:
     return oid.strip(), int(fields["size"])
 
 
-def download_crema_d(cfg: dict, dest: str | Path) -> None:
-    d = cfg["download"]
+def download_crema_d(d: dict, dest: str | Path) -> None:
+    """``d``: ``downstream.datasets.crema_d.download``."""
     raw = f"https://raw.githubusercontent.com/{d['repository']}/{d['ref']}"
     media = f"https://media.githubusercontent.com/media/{d['repository']}/{d['ref']}"
     with urllib.request.urlopen(f"{raw}/{d['file_list']}", timeout=60) as response:
@@ -113,15 +113,15 @@ def download_crema_d(cfg: dict, dest: str | Path) -> None:
             log.info("CREMA-D: %d/%d files", k + 1, len(names))
 
 
-def download_slurp(cfg: dict, dest: str | Path) -> None:
-    d = cfg["download"]
+def download_slurp(d: dict, dest: str | Path) -> None:
+    """``d``: ``downstream.datasets.slurp.download``."""
     dest = Path(dest)
     for entry in d["text"]:
-        fetch(entry["url"], dest / "dataset" / "slurp" / Path(entry["url"]).name, entry.get("sha256"), entry.get("md5"),
-              entry.get("size"))
+        fetch(entry["url"], dest / "dataset" / "slurp" / Path(entry["url"]).name, entry["sha256"], entry["md5"],
+              entry["size"])
     for entry in d["audio"]:
-        archive = fetch(entry["url"], dest / Path(entry["url"]).name, entry.get("sha256"), entry.get("md5"),
-                        entry.get("size"))
+        archive = fetch(entry["url"], dest / Path(entry["url"]).name, entry["sha256"], entry["md5"],
+                        entry["size"])
         extract(archive, dest / "audio")
         archive.unlink()
 

@@ -1,14 +1,14 @@
 """Mean-pooled per-layer features of every model variant for every downstream corpus.
 
-One call of :func:`embed_all` serves one (family, variant, owner): the checkpoint is loaded once and
-every utterance of every corpus index (TIMIT, Speech Commands, CREMA-D, SLURP) plus every word
+One job (:func:`braintune.downstream.run.embed_variant`) serves one (family, variant, owner): the
+checkpoint is loaded once and every utterance of every corpus index (TIMIT, Speech Commands, CREMA-D, SLURP) plus every word
 occurrence of the semantic-phonetic word set is embedded. Each item's hidden states of the configured
 layers are averaged over the frames that cover its audio (the reference's ``merged_strategy='mean'``
 over all frames; Whisper's encoder pads to 30 s, so only its first ceil(samples / 320) frames, those
 that see audio, are pooled). Items are forwarded one at a time, except items of identical length
 (Speech Commands' 1-s clips), which are batched: padding would change wav2vec2/HuBERT outputs.
 
-Output HDF5 (``results/downstream/embeddings/{family}/{variant}/{owner}.h5``): one group per corpus,
+Output HDF5 (docs/artifacts.md, stage downstream): one group per corpus,
 ``{corpus}/layer_{i}`` float32 ``(N, H)`` in the row order of the corpus index, ``{corpus}/utt_id``
 (strings); attrs ``layers``, ``family``, ``variant``, ``owner``, ``checkpoint``.
 """
@@ -79,8 +79,8 @@ def slice_segments(segments: pd.DataFrame, sample_rate: int, load) -> list[np.nd
 
 
 def model_forward(model: torch.nn.Module, layers: Sequence[int]) -> tuple[Forward, Callable[[int], int]]:
-    """The registry's forward (:func:`braintune.models.encoder_forward`) and valid-frame count."""
-    from braintune import models
+    """The registry's forward (:func:`braintune.features.models.encoder_forward`) and valid-frame count."""
+    from braintune.features import models
 
     def forward(batch: np.ndarray):
         return models.encoder_forward(model, batch, layers)

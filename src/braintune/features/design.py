@@ -1,17 +1,17 @@
 """Design matrices of the encoding models: TR-grid features -> trimmed, z-scored, delayed.
 
-Row bookkeeping goes through :class:`braintune.timing.TRGrid` only. For one story:
+Row bookkeeping goes through :class:`braintune.preprocess.timing.TRGrid` only. For one story:
 
 1. features on every TR of the grid (model features: Lanczos-resampled from window times,
    :func:`to_tr_grid`; low-level features are computed on the grid directly);
 2. trimmed to the response rows, ``grid.row_slice`` (``[trim_start : n_trs - trim_end]``,
    ``[10:-5]``); the test story additionally drops its first ``test_trim`` rows (features
-   ``[50:-5]`` against responses ``[40:]``; DECISIONS.md 6);
+   ``[50:-5]`` against responses ``[40:]``; docs/decisions.md 6);
 3. z-scored per story and column on that segment (population sd; zero-variance columns are only
    centred, NaN set to 0), as the reference;
 4. FIR-delayed by :func:`make_delayed` **within the story** (zero-padded at its start), then the
    stories are stacked. The reference delays the stacked multi-story matrix, so the first
-   ``max(delays)`` rows of each story see the end of the previous story (protocol.md 2); here they
+   ``max(delays)`` rows of each story see the end of the previous story (docs/protocol.md 2); here they
    see zeros, as the test story always did.
 
 HDF5 layout (one file per feature set; docs/artifacts.md): ``X_train`` float32
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
 import h5py
@@ -33,7 +34,8 @@ import numpy as np
 
 from braintune.features.lanczos import lanczos_resample
 from braintune.features.store import read_features
-from braintune.timing import TRGrid
+from braintune.preprocess.responses import read_respdict
+from braintune.preprocess.timing import TRGrid
 from braintune.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -138,49 +140,80 @@ def grids_for(stories: Sequence[str], respdict: Mapping[str, int], timing: dict,
     return {s: TRGrid.from_config(respdict[s], timing) for s in stories}
 
 
+@dataclass(frozen=True)
+class DesignSettings:
+    """What a design matrix depends on: the timing (TR grid and ``test_trim``), the Lanczos filter
+    (model features only; descriptors are already on the TR grid), the FIR delays, and which stories
+    are train stories and which one is the test story."""
+
+    timing: dict
+    delays: tuple[int, ...]
+    train_stories: tuple[str, ...]
+    test_story: str
+    lanczos_window: int | None = None
+    lanczos_cutoff_mult: float | None = None
+
+    @classmethod
+    def from_config(cls, features: dict, timing: dict, train_stories: Sequence[str], test_story: str,
+                    lanczos: bool = True) -> "DesignSettings":
+        """From the ``features`` and ``timing`` sections; ``lanczos=False`` for the descriptors."""
+        return cls(
+            timing={k: timing[k] for k in ("tr_s", "sound_start_s", "trim_start", "trim_end", "test_trim")},
+            delays=tuple(int(d) for d in features["delays"]),
+            train_stories=tuple(train_stories),
+            test_story=str(test_story),
+            lanczos_window=int(features["lanczos_window"]) if lanczos else None,
+            lanczos_cutoff_mult=features["lanczos_cutoff_mult"] if lanczos else None,
+        )
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> "DesignSettings":
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(params).items()})
+
+    def params(self) -> dict:
+        return asdict(self)
+
+
 def run_model_design_job(
+    settings: DesignSettings,
     feature_paths: Mapping[str, str | os.PathLike],
     out_paths: Mapping[int, str | os.PathLike],
-    respdict: Mapping[str, int],
-    timing: dict,
-    train_stories: Sequence[str],
-    test_story: str,
-    delays: Sequence[int],
-    lanczos_window: int = 3,
-    lanczos_cutoff_mult: float = 1.0,
+    respdict_path: str | os.PathLike,
     attrs: Mapping | None = None,
 ) -> None:
-    """Design matrices of every layer of one checkpoint from its per-story feature files."""
-    grids = grids_for(list(feature_paths), respdict, timing)
+    """Design matrices of every layer (``{layer: output}``) of one checkpoint from its per-story
+    feature files (``{story: path}``)."""
+    timing = settings.timing
+    grids = grids_for(list(feature_paths), read_respdict(respdict_path), timing, where=str(respdict_path))
     on_grid: dict[int, dict[str, np.ndarray]] = {int(layer): {} for layer in out_paths}
     for story, path in feature_paths.items():
         times, layers = read_features(path, list(out_paths))
         for layer, values in layers.items():
-            on_grid[layer][story] = to_tr_grid(times, values, grids[story], lanczos_cutoff_mult, lanczos_window)
+            on_grid[layer][story] = to_tr_grid(times, values, grids[story], settings.lanczos_cutoff_mult, settings.lanczos_window)
     for layer, out_path in out_paths.items():
-        design = build_design(on_grid[int(layer)], grids, train_stories, test_story, delays, int(timing["test_trim"]))
+        design = build_design(on_grid[int(layer)], grids, settings.train_stories, settings.test_story, settings.delays,
+                              int(timing["test_trim"]))
         layer_attrs = {
             **(attrs or {}),
-            **_common_attrs(timing, train_stories, test_story, delays),
+            **_common_attrs(settings),
             "layer": int(layer),
-            "lanczos_window": int(lanczos_window),
-            "lanczos_cutoff_hz": float(lanczos_cutoff_mult) / float(timing["tr_s"]),
+            "lanczos_window": int(settings.lanczos_window),
+            "lanczos_cutoff_hz": float(settings.lanczos_cutoff_mult) / float(timing["tr_s"]),
         }
         write_design(out_path, design, layer_attrs)
         log.info("layer %s: X_train %s, X_test %s", layer, design["X_train"].shape, design["X_test"].shape)
 
 
-def run_lowlevel_design_job(
+def run_descriptor_design_job(
+    settings: DesignSettings,
     feature_paths: Mapping[str, str | os.PathLike],
     out_paths: Mapping[str, str | os.PathLike],
-    respdict: Mapping[str, int],
-    timing: dict,
-    train_stories: Sequence[str],
-    test_story: str,
-    delays: Sequence[int],
+    respdict_path: str | os.PathLike,
 ) -> None:
-    """Design matrices of the low-level features (already on the TR grid) from the story files."""
-    grids = grids_for(list(feature_paths), respdict, timing)
+    """Design matrices of the speech descriptors (``{name: output}``; already on the TR grid) from the
+    per-story descriptor files (``{story: path}``)."""
+    timing = settings.timing
+    grids = grids_for(list(feature_paths), read_respdict(respdict_path), timing, where=str(respdict_path))
     values: dict[str, dict[str, np.ndarray]] = {name: {} for name in out_paths}
     names: dict[str, list[str]] = {}
     for story, path in feature_paths.items():
@@ -191,17 +224,19 @@ def run_lowlevel_design_job(
                 values[name][story] = h5[name][()]
                 names[name] = [n.decode() if isinstance(n, bytes) else n for n in h5[f"{name}_names"][()]]
     for name, out_path in out_paths.items():
-        design = build_design(values[name], grids, train_stories, test_story, delays, int(timing["test_trim"]))
-        attrs = {**_common_attrs(timing, train_stories, test_story, delays), "feature": name}
+        design = build_design(values[name], grids, settings.train_stories, settings.test_story, settings.delays,
+                              int(timing["test_trim"]))
+        attrs = {**_common_attrs(settings), "feature": name}
         write_design(out_path, design, attrs, feature_names=names[name])
         log.info("%s: X_train %s, X_test %s", name, design["X_train"].shape, design["X_test"].shape)
 
 
-def _common_attrs(timing: dict, train_stories: Sequence[str], test_story: str, delays: Sequence[int]) -> dict:
+def _common_attrs(settings: DesignSettings) -> dict:
+    timing = settings.timing
     return {
-        "train_stories": list(train_stories),
-        "test_story": test_story,
-        "delays": np.asarray(delays, dtype=np.int64),
+        "train_stories": list(settings.train_stories),
+        "test_story": settings.test_story,
+        "delays": np.asarray(settings.delays, dtype=np.int64),
         "test_trim": int(timing["test_trim"]),
         "trim_start": int(timing["trim_start"]),
         "trim_end": int(timing["trim_end"]),

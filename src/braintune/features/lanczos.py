@@ -1,6 +1,6 @@
 """Lanczos resampling from stimulus times (windows, phones) to TR times.
 
-The reference (protocol.md 2; Huth et al.'s ``lanczosinterp2D``) uses the 3-lobe kernel
+The reference (docs/protocol.md 2; Huth et al.'s ``lanczosinterp2D``) uses the 3-lobe kernel
 ``L(u) = a sin(pi u) sin(pi u / a) / (pi^2 u^2)`` with ``u = cutoff * (t_new - t_old)`` and
 ``cutoff = 1 / TR``: a low-pass that passes roughly < 0.25 Hz and reaches 0 at |dt| = a TR.
 Its weights are not normalised, so a regularly sampled signal comes out multiplied by about

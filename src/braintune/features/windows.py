@@ -1,10 +1,10 @@
-"""Causal sliding-window features of a speech model (DECISIONS.md 6).
+"""Causal sliding-window features of a speech model (docs/decisions.md 6).
 
 Window ``w`` (``w = 0, 1, ...``) ends at ``(w + 1) * chunk_s`` seconds and starts
 ``context_s + chunk_s`` seconds earlier, clipped at the story onset: the first windows grow
 from the story start until they reach full length; windows end only while the story lasts
 (a final fraction of a chunk is dropped). The feature of a window is the model's output frame
-at :func:`braintune.models.last_valid_frame` of the window: the last frame for wav2vec2/HuBERT,
+at :func:`braintune.features.models.last_valid_frame` of the window: the last frame for wav2vec2/HuBERT,
 and for Whisper the last frame that still sees audio (the input is right-padded to the encoder
 length). Its time stamp is the window end. Every requested layer comes from one forward pass.
 
@@ -26,7 +26,7 @@ import logging
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from braintune import models
+from braintune.features import models
 from braintune.features.store import write_features
 from braintune.utils import atomic_output, file_md5, stable_hash
 
@@ -141,14 +141,31 @@ def extract_window_features(
     return windows.times, out
 
 
-def job_fingerprint(family_cfg: dict, features_cfg: dict, checkpoint_dir: str | os.PathLike | None) -> str:
+@dataclass(frozen=True)
+class WindowSettings:
+    """The ``features`` keys that change a checkpoint's features: the causal window's context and chunk
+    (``features.batch_size`` changes speed only and is passed to the job separately)."""
+
+    context_s: float
+    chunk_s: float
+
+    @classmethod
+    def from_config(cls, features: dict) -> "WindowSettings":
+        # values as configured: the fingerprint stored with the features hashes them as given
+        return cls(context_s=features["context_s"], chunk_s=features["chunk_s"])
+
+    def params(self) -> dict:
+        return asdict(self)
+
+
+def job_fingerprint(family_cfg: dict, settings: WindowSettings, checkpoint_dir: str | os.PathLike | None) -> str:
     """Hash of everything that determines a job's features except the story audio."""
     weights = Path(checkpoint_dir) / "model.safetensors" if checkpoint_dir else None
     return stable_hash(
         {
             "family": {k: v for k, v in family_cfg.items() if k != "variants"},
-            "context_s": features_cfg["context_s"],
-            "chunk_s": features_cfg["chunk_s"],
+            "context_s": settings.context_s,
+            "chunk_s": settings.chunk_s,
             "checkpoint_md5": file_md5(weights) if weights and weights.exists() else None,
         }
     )
@@ -156,23 +173,26 @@ def job_fingerprint(family_cfg: dict, features_cfg: dict, checkpoint_dir: str | 
 
 def run_feature_job(
     family_cfg: dict,
-    features_cfg: dict,
+    settings: WindowSettings,
     audio_paths: Mapping[str, str | os.PathLike],
     out_paths: Mapping[str, str | os.PathLike],
-    checkpoint_dir: str | os.PathLike | None = None,
-    device: str = "cpu",
+    checkpoint_dir: str | os.PathLike | None,
+    device: str,
+    batch_size: int,
     attrs: Mapping | None = None,
 ) -> dict[str, str]:
     """Features of every story of one (family, variant, owner); resumable per story.
 
     Args:
+        family_cfg: the family's ``models.<family>`` entry.
         checkpoint_dir: ``save_pretrained`` directory of a fine-tuned variant (a braintuning
             ``model/``), or None for the family's pretrained model.
+        batch_size: windows per forward pass (speed and memory only).
     Returns ``{story: 'computed' | 'resumed'}``.
     """
-    from braintune.audio import load_audio
+    from braintune.preprocess.audio import load_audio
 
-    fingerprint = job_fingerprint(family_cfg, features_cfg, checkpoint_dir)
+    fingerprint = job_fingerprint(family_cfg, settings, checkpoint_dir)
     model = None
     status: dict[str, str] = {}
     partial_dirs = set()
@@ -192,14 +212,14 @@ def run_feature_job(
                 log.info("model on %s: %s", device, type(model).__name__)
             audio = load_audio(audio_paths[story], mmap=False)
             times, feats = extract_window_features(
-                model, audio, family_cfg["layers"], features_cfg["context_s"], features_cfg["chunk_s"],
-                features_cfg.get("batch_size", 16), progress=True, desc=story,
+                model, audio, family_cfg["layers"], settings.context_s, settings.chunk_s,
+                batch_size, progress=True, desc=story,
             )
             story_attrs = {
                 **(attrs or {}),
                 "story": story,
-                "context_s": float(features_cfg["context_s"]),
-                "chunk_s": float(features_cfg["chunk_s"]),
+                "context_s": float(settings.context_s),
+                "chunk_s": float(settings.chunk_s),
                 "sample_rate": models.SAMPLE_RATE,
                 "n_samples": int(len(audio)),
                 "time_reference": "window end, seconds from audio onset",

@@ -1,10 +1,10 @@
 """Grouped bar plots (groups x hues, e.g. model families x variants) with the standard error
 across participants and significance asterisks: the paper's Figs. 2a/b, 3a/b, 5, 6, 7 (and reused
-by the downstream figures).
+by the downstream figures). The numbers come from tables (mean and standard error:
+:func:`braintune.statistics.summarise`; significance: the Wilcoxon tables' flags).
 
-Stable API: :func:`summarise` (mean, standard error and n across participants), :func:`grouped_bars`
-(draws one panel and returns a :class:`BarPlot` with every bar patch and asterisk text),
-:func:`add_legend`.
+Stable API: :func:`grouped_bars` (draws one panel and returns a :class:`BarPlot` with every bar
+patch and asterisk text), :func:`add_legend`.
 """
 
 from __future__ import annotations
@@ -16,31 +16,6 @@ import numpy as np
 import pandas as pd
 
 from braintune.figures import style
-
-
-def summarise(
-    table: pd.DataFrame,
-    value: str,
-    groups: Sequence[str] = ("family", "variant"),
-    unit: str = "subject",
-) -> pd.DataFrame:
-    """Mean, standard error and count of ``value`` across ``unit`` (participants) per ``groups``.
-
-    Rows sharing (groups, unit) are first averaged (e.g. several layers of one participant), so
-    each participant counts once. ``se`` = sample standard deviation (ddof 1) / sqrt(n): the
-    standard error of the mean across participants; NaN when n < 2. Non-finite values are dropped.
-    """
-    missing = [c for c in (*groups, unit, value) if c not in table.columns]
-    if missing:
-        raise KeyError(f"summarise: table lacks column(s) {missing}; has {list(table.columns)}")
-    data = table[list(groups) + [unit, value]].copy()
-    data[value] = pd.to_numeric(data[value], errors="coerce")
-    data = data[np.isfinite(data[value])]
-    per_unit = data.groupby(list(groups) + [unit], sort=False)[value].mean().reset_index()
-    g = per_unit.groupby(list(groups), sort=False)[value]
-    out = g.agg(mean="mean", std=lambda x: x.std(ddof=1) if len(x) > 1 else np.nan, n="count").reset_index()
-    out["se"] = out["std"] / np.sqrt(out["n"])
-    return out.drop(columns="std")
 
 
 @dataclass
@@ -71,9 +46,8 @@ def grouped_bars(
     hue_col: str = "variant",
     value: str = "mean",
     err: str | None = "se",
-    marks: Mapping[tuple[str, str], float] | None = None,
-    brackets: Sequence[tuple[str, str, str, float]] = (),
-    alpha: float = 0.05,
+    marks: Mapping[tuple[str, str], bool] | None = None,
+    brackets: Sequence[tuple[str, str, str, bool]] = (),
     group_label: Callable[[str], str] = style.family_label,
     hue_label: Callable[[str], str] = style.variant_label,
     hue_color: Callable[[str], str] = style.variant_color,
@@ -86,12 +60,15 @@ def grouped_bars(
     """Draw one panel of bars: x = ``groups`` (families), one bar per hue (variant) in each group.
 
     ``summary`` has ``group_col``, ``hue_col``, ``value`` and (unless ``err`` is None) ``err``
-    (e.g. from :func:`summarise`). Missing (group, hue) pairs leave a gap. ``marks`` maps a bar
-    (group, hue) to a p-value: an asterisk is drawn above that bar when p < ``alpha`` (the paper:
-    ``*`` on the brain-tuned bar when it differs from pretrained). ``brackets`` are
-    ``(group, hue_a, hue_b, p)``: a bracket joining the two bars of a group with an asterisk when
-    p < alpha. Bars with negative values get their asterisk below.
+    (e.g. a summary table of the statistics stage). Missing (group, hue) pairs leave a gap. ``marks``
+    maps a bar (group, hue) to a significance flag: an asterisk is drawn above that bar when True
+    (the paper: ``*`` on the brain-tuned bar when it differs from pretrained). ``brackets`` are
+    ``(group, hue_a, hue_b, significant)``: a bracket joining the two bars of a group with an
+    asterisk when significant. Bars with negative values get their asterisk below.
     """
+    missing = [c for c in (group_col, hue_col, value, *([err] if err else [])) if c not in summary.columns]
+    if missing:
+        raise KeyError(f"grouped_bars: the table lacks column(s) {missing}; has {list(summary.columns)}")
     lookup = _lookup(summary, group_col, hue_col)
     if groups is None:
         groups = style.order_families(summary[group_col])
@@ -110,7 +87,7 @@ def grouped_bars(
             if row is None or not np.isfinite(row[value]):
                 continue
             height = float(row[value])
-            error = float(row[err]) if err is not None and np.isfinite(row.get(err, np.nan)) else 0.0
+            error = float(row[err]) if err is not None and np.isfinite(row[err]) else 0.0
             (patch,) = ax.bar(x0[i] + offset, height, bar_w * 0.95, color=hue_color(hue), edgecolor="black",
                               linewidth=0.5, label=hue_label(hue), zorder=2,
                               hatch=hue_hatch(hue) if hue_hatch else None)
@@ -123,8 +100,8 @@ def grouped_bars(
     finite = [abs(v) for v in tops.values()] or [1.0]
     pad = 0.04 * max(finite) if max(finite) > 0 else 0.01
 
-    for key, p in (marks or {}).items():
-        text = style.asterisk(p, alpha)
+    for key, significant in (marks or {}).items():
+        text = style.asterisk(significant)
         if not text or key not in plot.bars:
             continue
         patch = plot.bars[key]
@@ -135,8 +112,8 @@ def grouped_bars(
                                   zorder=4)
 
     stacked: dict[str, float] = {}  # brackets of one group are stacked, never overlapping
-    for group, hue_a, hue_b, p in brackets:
-        text = style.asterisk(p, alpha)
+    for group, hue_a, hue_b, significant in brackets:
+        text = style.asterisk(significant)
         if not text or (group, hue_a) not in plot.bars or (group, hue_b) not in plot.bars:
             continue
         pa, pb = plot.bars[(group, hue_a)], plot.bars[(group, hue_b)]

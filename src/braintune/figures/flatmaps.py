@@ -4,7 +4,7 @@ The voxel vectors of this project are in the order of a pycortex cortical mask o
 transform (ds003020: ``UTS0X_auto``; demo: S1 ``fullhead`` thin/thick mask, optionally every k-th
 voxel), so a vector becomes a ``cortex.Volume`` directly. pycortex writes caches into the
 subject's folder: the database is pointed at the writable copy from
-:func:`braintune.regions.pycortex_target` before anything is drawn. Region outlines (the subject's
+:func:`braintune.preprocess.regions.pycortex_target` before anything is drawn. Region outlines (the subject's
 ``overlays.svg`` ROIs) are drawn only when Inkscape is installed (pycortex rasterises them with it).
 """
 
@@ -33,8 +33,8 @@ def inkscape_available() -> bool:
 
 
 def use_filestore(filestore: str):
-    """pycortex with its database at ``filestore`` (see :func:`braintune.regions.use_pycortex`)."""
-    from braintune.regions import use_pycortex
+    """pycortex with its database at ``filestore`` (see :func:`braintune.preprocess.regions.use_pycortex`)."""
+    from braintune.preprocess.regions import use_pycortex
 
     return use_pycortex(filestore)
 

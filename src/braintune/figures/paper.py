@@ -1,14 +1,14 @@
-"""The paper's alignment and low-level impact figures from the statistics tables and per-voxel files.
+"""The paper's alignment and low-level impact figures, drawn from the statistics stage's tables.
 
-Bar figures (2a/b, 3a/b, 5, 6, 7) read the per-participant tables of the statistics stage
-(``alignment_subject.tsv``: B; ``lowlevel_subject.tsv``: R, ``feature == "all"``: averaged over
-layers and low-level features) and its Wilcoxon tables; each bar is the mean across participants
-with the standard error across participants; an asterisk marks the reference variant (brain-tuned)
-when it differs from the baseline (pretrained) with p below ``alpha`` (DECISIONS.md 10).
+Bar figures (2a/b, 3a/b, 5, 6, 7) draw the summary tables (``alignment_summary.tsv``: B;
+``lowlevel_summary.tsv``: R, ``feature == "all"``: averaged over layers and low-level features):
+each bar is the ``mean`` across participants with its standard error ``se``; an asterisk marks the
+reference variant (brain-tuned) when its Wilcoxon test against the baseline (pretrained) is flagged
+``significant`` (or ``significant_holm``) in the Wilcoxon tables (docs/decisions.md 10).
 
-Flatmap figures (2c, 3c, 13, 14, 15) read the per-voxel HDF5 files: alignment
-``layer_mean/{rho|nc_norm}`` and low-level ``layer_mean/drop`` (normalised alignment lost when the
-low-level features are regressed out, averaged over layers and features), and the noise ceilings.
+Flatmap figures (2c, 3c, 13, 14, 15) draw the per-voxel differences of the statistics stage
+(``results/statistics/voxels``: alignment ``{rho|nc_norm}`` and low-level ``drop``, reference minus
+variant) and the noise ceilings. Nothing here computes a number the figures show.
 """
 
 from __future__ import annotations
@@ -40,32 +40,44 @@ LOWLEVEL_LABEL = "Low-level impact (% drop in alignment)"
 
 @dataclass(frozen=True)
 class Significance:
-    """Which Wilcoxon test an asterisk shows (``figures`` config section and ``statistics.alpha``)."""
+    """Which Wilcoxon flag an asterisk shows (``figures`` config section)."""
 
-    reference_variant: str = "braintuned"
-    baseline_variant: str = "pretrained"
-    level: str = "participants"  # participants | voxels (then: significant in every participant)
-    p_column: str = "p"  # p (the paper) | p_holm
-    alpha: float = 0.05
+    reference_variant: str
+    baseline_variant: str
+    level: str  # participants | voxels (then: significant in every participant)
+    p_column: str  # p (the paper) | p_holm: the flag column significant | significant_holm
 
     @classmethod
-    def from_config(cls, figures: Mapping, alpha: float) -> "Significance":
-        return cls(figures["reference_variant"], figures["baseline_variant"], figures["significance_level"],
-                   figures["p_column"], float(alpha))
+    def from_config(cls, figures: Mapping) -> "Significance":
+        sig = cls(figures["reference_variant"], figures["baseline_variant"], figures["significance_level"],
+                  figures["p_column"])
+        if sig.level not in ("participants", "voxels"):
+            raise ValueError(f"figures.significance_level must be participants or voxels, got {sig.level!r}")
+        if sig.p_column not in FLAG_COLUMNS:
+            raise ValueError(f"figures.p_column must be one of {sorted(FLAG_COLUMNS)}, got {sig.p_column!r}")
+        return sig
+
+    @property
+    def flag(self) -> str:
+        return FLAG_COLUMNS[self.p_column]
 
 
-def test_p(wilcoxon: pd.DataFrame, region: str, reference: tuple[str, str], other: tuple[str, str],
-           sig: Significance, feature: str = ALL) -> float:
-    """p of the test ``reference`` vs ``other`` (each (family, variant)) in ``region``.
+#: p column of the Wilcoxon tables -> the statistics stage's flag of p < statistics.alpha.
+FLAG_COLUMNS = {"p": "significant", "p_holm": "significant_holm"}
 
-    ``level == participants``: the across-participant test. ``level == voxels``: the largest p over
-    the participants' across-voxel tests (an asterisk then means: significant in every participant).
-    NaN when the table has no such test.
+
+def is_significant(wilcoxon: pd.DataFrame, region: str, reference: tuple[str, str], other: tuple[str, str],
+                   sig: Significance, feature: str = ALL) -> bool:
+    """The flag of the test ``reference`` vs ``other`` (each (family, variant)) in ``region``.
+
+    ``level == participants``: the across-participant test. ``level == voxels``: the participants'
+    across-voxel tests, all flagged (an asterisk then means: significant in every participant).
+    False when the table has no such test.
     """
     if wilcoxon is None or wilcoxon.empty:
-        return float("nan")
+        return False
     need = {"level", "reference_family", "reference_variant", "family", "variant", "region", "feature", "subject",
-            sig.p_column}
+            sig.flag}
     missing = need - set(wilcoxon.columns)
     if missing:
         raise KeyError(f"Wilcoxon table lacks column(s) {sorted(missing)}")
@@ -76,17 +88,15 @@ def test_p(wilcoxon: pd.DataFrame, region: str, reference: tuple[str, str], othe
         rows = rows[rows.subject == ALL]
     else:
         rows = rows[rows.subject != ALL]
-    p = pd.to_numeric(rows[sig.p_column], errors="coerce").to_numpy(dtype=float)
-    if p.size == 0 or not np.all(np.isfinite(p)):
-        return float("nan")
-    return float(p.max())
+    flags = rows[sig.flag].astype(str).str.lower() == "true"
+    return bool(len(flags) and flags.all())
 
 
 def reference_marks(wilcoxon: pd.DataFrame, region: str, families: Sequence[str], sig: Significance,
-                    feature: str = ALL) -> dict[tuple[str, str], float]:
-    """(family, reference variant) -> p of reference vs baseline within each family."""
-    return {(f, sig.reference_variant): test_p(wilcoxon, region, (f, sig.reference_variant),
-                                               (f, sig.baseline_variant), sig, feature)
+                    feature: str = ALL) -> dict[tuple[str, str], bool]:
+    """(family, reference variant) -> whether its test against the baseline is flagged."""
+    return {(f, sig.reference_variant): is_significant(wilcoxon, region, (f, sig.reference_variant),
+                                                       (f, sig.baseline_variant), sig, feature)
             for f in families}
 
 
@@ -95,24 +105,25 @@ def reference_marks(wilcoxon: pd.DataFrame, region: str, families: Sequence[str]
 
 def read_table(path, required: Sequence[str]) -> pd.DataFrame:
     """A statistics TSV with the columns ``required`` (clear error otherwise)."""
-    table = pd.read_csv(path, sep="\t")
+    from braintune.statistics import read_tsv
+
+    table = read_tsv(path)
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise KeyError(f"{path}: missing column(s) {missing}; has {list(table.columns)}")
     return table
 
 
-def select(per_subject: pd.DataFrame, region: str, families: Sequence[str], variants: Sequence[str],
-           feature: str | None = ALL) -> pd.DataFrame:
-    """Rows of one region (and feature, when the table has one) for the given families and variants."""
-    keep = (per_subject.region == region) & per_subject.family.isin(families) & per_subject.variant.isin(variants)
-    if feature is not None and "feature" in per_subject.columns:
-        keep &= per_subject.feature == feature
-    return per_subject[keep]
+def select(summary: pd.DataFrame, region: str, families: Sequence[str], variants: Sequence[str],
+           feature: str = ALL) -> pd.DataFrame:
+    """Bars of one region and feature for the given families and variants."""
+    keep = (summary.region == region) & summary.family.isin(families) & summary.variant.isin(variants)
+    return summary[keep & (summary.feature == feature)]
 
 
-def n_participants(per_subject: pd.DataFrame) -> int:
-    return int(per_subject["subject"].nunique())
+def n_participants(bars_rows: pd.DataFrame) -> int:
+    """Participants behind a panel's bars (the largest ``n`` of the summary rows)."""
+    return int(bars_rows["n"].max())
 
 
 # --- bar figures ----------------------------------------------------------------------------
@@ -126,32 +137,30 @@ class BarFigure:
     panels: list = field(default_factory=list)
 
 
-def region_bars(per_subject: pd.DataFrame, value: str, wilcoxon: pd.DataFrame, regions: Sequence[str],
-                families: Sequence[str], variants: Sequence[str], sig: Significance, *, ylabel: str,
-                letters: bool = False, panel_size=(4.2, 3.2)) -> BarFigure:
+def region_bars(summary: pd.DataFrame, wilcoxon: pd.DataFrame, regions: Sequence[str], families: Sequence[str],
+                variants: Sequence[str], sig: Significance, *, ylabel: str, letters: bool = False,
+                panel_size=(4.2, 3.2)) -> BarFigure:
     """One panel per region: families x variants, mean +- SE across participants, asterisks.
 
-    Figs. 2a/2b (one region each), 3a/3b, 6 and 7 (two regions, panels (a), (b)).
+    Figs. 2a/2b (one region each), 3a/3b, 6 and 7 (two regions, panels (a), (b)). ``summary``: a
+    summary table of the statistics stage (family, variant, region, feature, mean, se, n).
     """
     style.apply_style()
-    families = [f for f in style.order_families(families) if f in set(per_subject.family)]
-    variants = [v for v in style.order_variants(variants) if v in set(per_subject.variant)]
+    families = [f for f in style.order_families(families) if f in set(summary.family)]
+    variants = [v for v in style.order_variants(variants) if v in set(summary.variant)]
     if not families or not variants:
-        raise ValueError(f"no rows for families {families} / variants {variants} in the {value} table")
+        raise ValueError(f"no rows for families {families} / variants {variants} in the summary table")
     fig, axes = plt.subplots(1, len(regions), figsize=(panel_size[0] * len(regions), panel_size[1]), squeeze=False)
     out = BarFigure(fig)
     for i, (ax, region) in enumerate(zip(axes[0], regions)):
-        rows = select(per_subject, region, families, variants)
+        rows = select(summary, region, families, variants)
         if rows.empty:
-            raise ValueError(f"no {value} rows for region '{region}' (regions: {sorted(set(per_subject.region))})")
-        summary = bars.summarise(rows, value)
-        n = n_participants(rows)
-        title = f"{style.region_label(region)} (n = {n})"
+            raise ValueError(f"no summary rows for region '{region}' (regions: {sorted(set(summary.region))})")
+        title = f"{style.region_label(region)} (n = {n_participants(rows)})"
         if letters:
             title = f"({chr(ord('a') + i)}) {title}"
-        plot = bars.grouped_bars(ax, summary, families, variants,
-                                 marks=reference_marks(wilcoxon, region, families, sig),
-                                 alpha=sig.alpha, ylabel=ylabel if i == 0 else None, title=title)
+        plot = bars.grouped_bars(ax, rows, families, variants, marks=reference_marks(wilcoxon, region, families, sig),
+                                 ylabel=ylabel if i == 0 else None, title=title)
         out.panels.append(plot)
     bars.add_legend(fig, variants, loc="upper center", ncol=len(variants), bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout(rect=(0, 0, 1, 0.9))
@@ -160,11 +169,12 @@ def region_bars(per_subject: pd.DataFrame, value: str, wilcoxon: pd.DataFrame, r
 
 @dataclass(frozen=True)
 class ScaleComparison:
-    """Fig. 5: a base family's pretrained and brain-tuned models against a large family's pretrained."""
+    """Fig. 5: a base family's pretrained and brain-tuned models against a large family's pretrained
+    (``figures.scale``)."""
 
-    base_family: str = "hubert"
-    large_family: str = "hubert_large"
-    region: str = "late_language"
+    base_family: str
+    large_family: str
+    region: str
 
 
 def _model_key(family: str, variant: str) -> str:
@@ -174,7 +184,8 @@ def _model_key(family: str, variant: str) -> str:
 def scale_figure(alignment: pd.DataFrame, lowlevel: pd.DataFrame, wilcoxon_alignment: pd.DataFrame,
                  wilcoxon_lowlevel: pd.DataFrame, comparison: ScaleComparison, sig: Significance) -> BarFigure:
     """Fig. 5: (a) normalised alignment and (b) low-level impact in one region for base pretrained,
-    base brain-tuned and large pretrained; brackets with asterisks for brain-tuned base vs each."""
+    base brain-tuned and large pretrained; brackets with asterisks for brain-tuned base vs each.
+    ``alignment``, ``lowlevel``: the statistics stage's summary tables."""
     style.apply_style()
     base, large = comparison.base_family, comparison.large_family
     models = [(base, sig.baseline_variant), (base, sig.reference_variant), (large, sig.baseline_variant)]
@@ -192,21 +203,18 @@ def scale_figure(alignment: pd.DataFrame, lowlevel: pd.DataFrame, wilcoxon_align
     panels = [("a", alignment, "B", wilcoxon_alignment, ALIGNMENT_LABEL, "Normalised alignment"),
               ("b", lowlevel, "R", wilcoxon_lowlevel, LOWLEVEL_LABEL, "Low-level impact")]
     for ax, (letter, table, value, wilcoxon, ylabel, name) in zip(axes, panels):
-        rows = table[(table.region == comparison.region)]
-        if "feature" in rows.columns:
-            rows = rows[rows.feature == ALL]
+        rows = table[(table.region == comparison.region) & (table.feature == ALL)]
         rows = rows.assign(model=[_model_key(f, v) for f, v in zip(rows.family, rows.variant)])
         rows = rows[rows.model.isin(keys)].assign(group=comparison.region)
         missing = [k for k in keys if k not in set(rows.model)]
         if missing:
             raise ValueError(f"fig5: no {value} rows for {missing} in region '{comparison.region}'")
-        summary = bars.summarise(rows, value, groups=("group", "model"))
-        brackets = [(comparison.region, _model_key(*ref), _model_key(*other), test_p(wilcoxon, comparison.region,
-                                                                                    ref, other, sig))
+        brackets = [(comparison.region, _model_key(*ref), _model_key(*other),
+                     is_significant(wilcoxon, comparison.region, ref, other, sig))
                     for other in (models[0], models[2])]
         plot = bars.grouped_bars(
-            ax, summary, [comparison.region], keys, group_col="group", hue_col="model", brackets=brackets,
-            alpha=sig.alpha, group_label=lambda r: style.region_label(r), hue_label=labels.get,
+            ax, rows, [comparison.region], keys, group_col="group", hue_col="model", brackets=brackets,
+            group_label=lambda r: style.region_label(r), hue_label=labels.get,
             hue_color=colors.get, hue_hatch=hatches.get, ylabel=ylabel,
             title=f"({letter}) {name} (n = {n_participants(rows)})")
         out.panels.append(plot)
@@ -219,20 +227,16 @@ def scale_figure(alignment: pd.DataFrame, lowlevel: pd.DataFrame, wilcoxon_align
 # --- per-voxel values -----------------------------------------------------------------------
 
 
-def read_voxels(path, dataset: str) -> np.ndarray:
-    """A per-voxel float32 vector from an alignment/low-level HDF5 file."""
-    with h5py.File(path, "r") as handle:
+def read_difference(path, dataset: str) -> np.ndarray:
+    """A per-voxel difference of the statistics stage's ``voxels/{family}/{subject}.h5``."""
+    from braintune.alignment.encoding import open_h5
+
+    with open_h5(path) as handle:
         if dataset not in handle:
-            raise KeyError(f"{path}: no dataset '{dataset}'")
+            found = []
+            handle.visit(lambda name: found.append(name) if isinstance(handle[name], h5py.Dataset) else None)
+            raise KeyError(f"{path}: no dataset '{dataset}' (found {found})")
         return handle[dataset][...].astype(np.float32)
-
-
-def difference(reference_path, baseline_path, dataset: str) -> np.ndarray:
-    """Per-voxel ``reference - baseline`` of ``dataset`` (NaN where either is NaN)."""
-    a, b = read_voxels(reference_path, dataset), read_voxels(baseline_path, dataset)
-    if a.shape != b.shape:
-        raise ValueError(f"{reference_path} and {baseline_path}: '{dataset}' shapes differ ({a.shape} vs {b.shape})")
-    return a - b
 
 
 def restrict(values: np.ndarray, nc_mask: np.ndarray | None, voxels: str) -> np.ndarray:

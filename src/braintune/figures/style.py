@@ -123,15 +123,9 @@ def order_variants(names: Iterable[str]) -> list[str]:
     return _ordered([n for n in names if n not in sized], VARIANT_ORDER) + sized
 
 
-def asterisk(p: float | None, alpha: float = 0.05) -> str:
-    """``"*"`` when ``p < alpha`` (the paper's single significance mark), else ``""``; NaN/None: ``""``."""
-    if p is None:
-        return ""
-    try:
-        p = float(p)
-    except (TypeError, ValueError):
-        return ""
-    return "*" if p == p and p < alpha else ""
+def asterisk(significant: bool) -> str:
+    """``"*"`` for a significant test (the paper's single significance mark), else ``""``."""
+    return "*" if significant else ""
 
 
 STYLE = {

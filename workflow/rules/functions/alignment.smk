@@ -1,4 +1,4 @@
-# Functions and settings of the alignment stage: paths, input functions, resources, targets.
+# Functions and settings of the alignment stage: paths, input functions, params, resources, targets.
 # The rules themselves are in workflow/rules/alignment.smk (Snakemake's linter asks to keep
 # functions and rules in separate files).
 
@@ -6,6 +6,12 @@ from braintune.utils import stable_hash
 
 
 ALIGNMENT = config["alignment"]
+
+
+# Keys of the alignment section that never change a result: the variant selection (which jobs exist),
+# the solver's voxel/alpha batch sizes (memory; braintune.alignment.ridge.RidgeBatches, read by the
+# rule scripts from the config, outside params) and the job's threads and memory.
+ALIGNMENT_NOT_SETTINGS = ("variants", "n_targets_batch", "n_alphas_batch", "n_targets_batch_refit", "threads", "mem_mb")
 
 
 def alignment_path(family, variant, subject):
@@ -18,28 +24,24 @@ def alignment_table_path(family, variant, subject):
 
 def alignment_variants(family):
     """Variants of `family` to align: alignment.variants (null: all) that the family lists."""
-    wanted = ALIGNMENT.get("variants")
-    return [v for v in variants(family) if wanted is None or v in wanted]
+    return btconfig.stage_variants(config, "alignment", family)
 
 
-def alignment_fit_settings():
-    """The keys that change a fit (not the variant selection)."""
-    return {k: v for k, v in ALIGNMENT.items() if k not in ("variants", "threads", "mem_mb")}
+def alignment_settings():
+    """Every config value an alignment fit depends on, as the keyword arguments of
+    braintune.alignment.encoding.AlignmentSettings.from_config: the rule's params and, hashed, the
+    config_hash its artifacts carry. compute.device counts only for alignment.backend: auto."""
+    return {
+        "section": {k: v for k, v in ALIGNMENT.items() if k not in ALIGNMENT_NOT_SETTINGS},
+        "seed": config["seed"],
+        "test_trim": config["timing"]["test_trim"],
+        "missing_story": config["dataset"]["missing_story"],
+        "device": config["compute"]["device"] if ALIGNMENT["backend"] == "auto" else None,
+    }
 
 
-def alignment_config_hash(family):
-    """Hash of every config value an alignment result of `family` depends on."""
-    return stable_hash(
-        {
-            "alignment": alignment_fit_settings(),
-            "seed": config["seed"],
-            "stories": config["stories"],
-            "timing": config["timing"],
-            "preprocess": config["preprocess"],
-            "features": config["features"],
-            "model": config["models"][family],
-        }
-    )
+def alignment_config_hash():
+    return stable_hash(alignment_settings())
 
 
 def _alignment_backend_gpu():
@@ -49,27 +51,36 @@ def _alignment_backend_gpu():
     return int(backend == "auto" and config["compute"]["device"] != "cpu")
 
 
+def _alignment_layers(wildcards):
+    return list(config["models"][wildcards.family]["layers"])
+
+
+def _alignment_response_stories(wildcards):
+    """Stories whose responses the job reads, in the order of input.responses (params.stories)."""
+    return data_available_stories(wildcards.subject, "alignment_train") + [TEST_STORY]
+
+
 def _alignment_inputs(wildcards):
     who = owner(wildcards.variant, wildcards.subject)
-    stories = available_stories(wildcards.subject, "alignment_train") + [TEST_STORY]
     return {
         "designs": [
-            design_path(wildcards.family, wildcards.variant, who, layer)
-            for layer in config["models"][wildcards.family]["layers"]
+            features_design_path(wildcards.family, wildcards.variant, who, layer)
+            for layer in _alignment_layers(wildcards)
         ],
-        "responses": [str(bt_response_path(DATASET, wildcards.subject, s)) for s in stories],
-        "noise_ceiling": noise_ceiling_path(wildcards.subject),
-        "regions": regions_path(wildcards.subject),
+        "responses": [data_response_path(wildcards.subject, s) for s in _alignment_response_stories(wildcards)],
+        "noise_ceiling": preprocess_noise_ceiling_path(wildcards.subject),
+        "regions": preprocess_regions_path(wildcards.subject),
     }
 
 
 def _alignment_labels(wildcards):
+    """Columns of every table row and attributes of the h5 file (no path)."""
     return {
         "family": wildcards.family,
         "variant": wildcards.variant,
         "subject": wildcards.subject,
         "owner": owner(wildcards.variant, wildcards.subject),
-        "config_hash": alignment_config_hash(wildcards.family),
+        "config_hash": alignment_config_hash(),
     }
 
 

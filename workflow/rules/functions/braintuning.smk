@@ -1,10 +1,11 @@
-# Functions and settings of the braintuning stage: paths, input functions, resources, targets.
-# The rules themselves are in workflow/rules/braintuning.smk (Snakemake's linter asks to keep
-# functions and rules in separate files).
+# Functions and settings of the braintuning stage: paths, input functions, settings, resources, targets.
+# The rules are in workflow/rules/braintuning.smk (Snakemake's linter asks to keep functions and rules
+# in separate files). Speed-only settings (compute.device excepted: bf16 on CUDA changes the numbers)
+# are no params: the scripts read braintuning.num_workers, braintuning.keep_state and
+# braintuning.targets.bigslm.batch_size from the config.
 
 from braintune.braintuning import plan as btplan
-
-
+from braintune.braintuning.run import BrainTuningSettings, StimulusTuningSettings, TargetSettings
 from braintune.braintuning.variants import parse_variant, trained_variants
 
 
@@ -22,14 +23,43 @@ BT_VARIANTS = {family: trained_variants(config, family) for family in families()
 BT_TARGET_SETS = sorted({spec.target for specs in BT_VARIANTS.values() for spec in specs if spec.precomputed})
 
 
-BT_STORIES = list(dict.fromkeys(config["stories"]["braintuning_train"] + config["stories"]["braintuning_val"]))
+# The precomputed targets cover every brain-tuning story (train and validation), in name order: moving a
+# story between the two splits reruns only the brain-tuning jobs.
+BT_STORIES = sorted(set(config["stories"]["braintuning_train"]) | set(config["stories"]["braintuning_val"]))
+
+
+def braintuning_run_path(family, variant, owner):
+    """Folder of one trained checkpoint: model/, training.json, curve.tsv, curve.png."""
+    return f"results/braintuning/{family}/{variant}/{owner}"
+
+
+def braintuning_model_path(family, variant, owner):
+    """The trained backbone (Hugging Face save_pretrained folder) of one checkpoint."""
+    return f"{braintuning_run_path(family, variant, owner)}/model"
+
+
+def braintuning_targets_path(variant, story):
+    """Precomputed targets (BigSLM / text LM) of one story."""
+    return f"results/braintuning/targets/{variant}/{story}.npy"
+
+
+def braintuning_targets_info_path(variant):
+    return f"results/braintuning/targets/{variant}/info.json"
+
+
+def _run_outputs(family, variant, owner):
+    base = braintuning_run_path(family, variant, owner)
+    return dict(
+        model=directory(f"{base}/model"),
+        training=f"{base}/training.json",
+        curve=f"{base}/curve.tsv",
+        png=f"{base}/curve.png",
+    )
 
 
 def _bt_stories(subject, split):
     """The brain-tuning stories `subject` has (UTS04 lacks `life`: skipped with a warning, D3)."""
-    from braintune.preprocess import available_stories
-
-    return available_stories(config, subject, split)
+    return data_available_stories(subject, split)
 
 
 def _bt_train_stories(wildcards):
@@ -42,14 +72,14 @@ def _bt_train_inputs(wildcards):
     spec = parse_variant(wildcards.variant)
     stories = _bt_train_stories(wildcards) + _bt_stories(wildcards.subject, "braintuning_val")
     inputs = {
-        "audio": [btplan.audio_path(s) for s in stories],
-        "respdict": f"{DATASET}/derivative/respdict.json",
+        "audio": [preprocess_audio_path(s) for s in stories],
+        "respdict": data_respdict_path(),
     }
     if spec.needs_subject:
-        inputs["nc"] = btplan.nc_path(wildcards.subject)
-        inputs["responses"] = [f"{DATASET}/derivative/preprocessed_data/{wildcards.subject}/{s}.hf5" for s in stories]
+        inputs["nc"] = preprocess_noise_ceiling_path(wildcards.subject)
+        inputs["responses"] = [data_response_path(wildcards.subject, s) for s in stories]
     if spec.precomputed:
-        inputs["targets"] = [btplan.targets_path(spec.target, s) for s in stories]
+        inputs["targets"] = [braintuning_targets_path(spec.target, s) for s in stories]
     return inputs
 
 
@@ -62,28 +92,31 @@ def _bt_resources(wildcards):
     spec = parse_variant(wildcards.variant)
     family_cfg = config["models"][wildcards.family]
     stories = _bt_train_stories(wildcards) + _bt_stories(wildcards.subject, "braintuning_val")
-    overrides = (BT.get("variant_overrides") or {}).get(wildcards.variant) or {}
+    overrides = BT["variant_overrides"].get(wildcards.variant, {})
     return btplan.estimate_resources(
-        btplan.story_rows(DATASET, stories),
+        btplan.story_rows(data_respdict_path(), stories),
         btplan.n_outputs_estimate(spec.target, BT),
         btplan.family_parameters(family_cfg),
         int(overrides.get("max_epochs", BT["max_epochs"])),
         BT_DEVICE,
         family_cfg["architecture"],
-        int(BT.get("num_workers", 0)),
+        int(BT["num_workers"]),
     )
 
 
-def _bt_params(wildcards):
-    """The config this job depends on (a change elsewhere does not rerun it)."""
-    return {
-        "seed": config["seed"],
-        "dataset": {"root": DATASET},
-        "timing": config["timing"],
-        "preprocess": {"sample_rate": config["preprocess"]["sample_rate"]},
-        "braintuning": btplan.variant_config(BT, wildcards.variant),
-        "models": {wildcards.family: btplan.training_family_config(config["models"][wildcards.family])},
-    }
+def braintuning_train_settings(family, variant):
+    """The settings one brain-tuning job depends on (its params and its training.json config_hash)."""
+    return BrainTuningSettings.from_config(
+        BT, family, config["models"][family], variant, config["seed"], PREPROCESS["sample_rate"], config["timing"]
+    )
+
+
+def braintuning_target_settings(variant):
+    return TargetSettings.from_config(BT, variant, config["seed"], PREPROCESS["sample_rate"], config["timing"])
+
+
+def braintuning_stimulus_settings(family):
+    return StimulusTuningSettings.from_config(BT, family, config["models"][family], config["seed"])
 
 
 def braintuning_targets():
@@ -94,6 +127,6 @@ def braintuning_targets():
         for spec in specs:
             owners = ["shared"] if spec.shared else SUBJECTS
             for who in owners:
-                base = btplan.run_dir(family, spec.name, who)
+                base = braintuning_run_path(family, spec.name, who)
                 out += [f"{base}/model", f"{base}/training.json", f"{base}/curve.tsv", f"{base}/curve.png"]
     return out

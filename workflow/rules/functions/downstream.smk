@@ -1,6 +1,8 @@
-# Functions and settings of the downstream stage: paths, input functions, resources, targets.
-# The rules themselves are in workflow/rules/downstream.smk (Snakemake's linter asks to keep
-# functions and rules in separate files).
+# Functions and settings of the downstream stage: every path pattern of results/downstream/, input
+# functions, the jobs' settings (params), resources and targets. The rules themselves are in
+# workflow/rules/downstream.smk (Snakemake's linter asks to keep functions and rules in separate files).
+
+from dataclasses import asdict
 
 from snakemake.exceptions import WorkflowError
 
@@ -11,35 +13,49 @@ from braintune.downstream import datasets as dsdata
 from braintune.downstream import run as dsrun
 
 
-DS = config.get("downstream") or {}
+DS = config["downstream"]
 
 
-DS_DATA = DS.get("datasets", {})
+DS_DATA = DS["datasets"]
 
 
-DS_TASKS = list(DS.get("tasks", []))
+DS_TASKS = list(DS["tasks"])
 
 
-DS_CORPORA = dsrun.needed_corpora(DS_TASKS) if DS else []
+DS_CORPORA = dsrun.needed_corpora(DS_TASKS)
 
 
-DS_DEMO = DS_DATA.get("source") == "demo"
+DS_PROBE_CORPORA = dsrun.needed_corpora(dsrun.probe_tasks(DS_TASKS))
+
+
+DS_DEMO = DS_DATA["source"] == "demo"
 
 
 DS_PUBLIC = ("speech_commands", "crema_d", "slurp")
 
 
-def downstream_models():
-    """(family, variant, owner) of every evaluated checkpoint."""
-    wanted = DS.get("variants")
-    out = []
-    for family in families():
-        for variant in variants(family):
-            if wanted is not None and variant not in wanted:
-                continue
-            owners = sorted({owner(variant, s) for s in SUBJECTS})
-            out.extend((family, variant, o) for o in owners)
-    return out
+# --- paths ---------------------------------------------------------------------------------------
+
+
+def downstream_demo_marker():
+    """Written when the demo stand-ins of every corpus (and the preference word corpus) are in place."""
+    return f"{DS['demo']['root']}/.complete"
+
+
+def downstream_download_marker(corpus):
+    return f"{DS_DATA[corpus]['path']}/.complete"
+
+
+def downstream_index_path(corpus):
+    return f"results/downstream/index/{corpus}.tsv"
+
+
+def downstream_acoustic_targets_path():
+    return "results/downstream/index/timit_targets.h5"
+
+
+def downstream_baselines_path():
+    return "results/downstream/baselines.tsv"
 
 
 def downstream_embeddings_path(family, variant, owner):
@@ -48,6 +64,32 @@ def downstream_embeddings_path(family, variant, owner):
 
 def downstream_probe_path(family):
     return f"results/downstream/probes/{family}.tsv"
+
+
+def downstream_asr_path(family, variant, owner, ext):
+    """ext `tsv`: the scores; `json`: the training curve."""
+    return f"results/downstream/asr/{family}/{variant}/{owner}.{ext}"
+
+
+def downstream_table_path(name):
+    """The collected tables: `scores`, `summary`, `means` (what figs 4, 9-12 show)."""
+    return f"results/downstream/{name}.tsv"
+
+
+# --- what is evaluated ---------------------------------------------------------------------------
+
+
+def downstream_models():
+    """(family, variant, owner) of every evaluated checkpoint (downstream.variants null: every variant)."""
+    wanted = DS["variants"]
+    out = []
+    for family in families():
+        for variant in variants(family):
+            if wanted is not None and variant not in wanted:
+                continue
+            owners = sorted({owner(variant, s) for s in SUBJECTS})
+            out.extend((family, variant, o) for o in owners)
+    return out
 
 
 def downstream_family_checkpoints(wildcards):
@@ -67,55 +109,73 @@ def downstream_probe_runtime(wildcards):
 
 
 def downstream_asr_models():
-    asr = DS.get("asr", {})
+    """The checkpoints fine-tuned for ASR (downstream.asr.architectures, .variants; variants null: every one)."""
+    asr = DS["asr"]
     if "asr" not in DS_TASKS:
         return []
     return [
         m
         for m in downstream_models()
-        if config["models"][m[0]]["architecture"] in asr.get("architectures", [])
-        and (asr.get("variants") is None or m[1] in asr["variants"])
+        if config["models"][m[0]]["architecture"] in asr["architectures"]
+        and (asr["variants"] is None or m[1] in asr["variants"])
     ]
 
 
 def downstream_checkpoint(wildcards):
-    """The brain-tuning stage's saved model for every variant but `pretrained` (built from the config)."""
+    """{"checkpoint": the brain-tuning stage's saved model} for every variant but `pretrained`."""
     if wildcards.variant == "pretrained":
-        return []
-    return f"results/braintuning/{wildcards.family}/{wildcards.variant}/{wildcards.owner}/model"
+        return {}
+    return {"checkpoint": braintuning_model_path(wildcards.family, wildcards.variant, wildcards.owner)}
 
 
 def downstream_corpus_ready(corpus):
-    """Marker proving a corpus is in place: generated (demo), downloaded, or user-supplied (TIMIT,
-    checked when the DAG is built so that a missing copy fails with the licence hint, not mid-run)."""
+    """Marker proving a corpus is in place: generated (demo) or downloaded; a user-supplied corpus (TIMIT)
+    is checked when the DAG is built, so that a missing copy fails with the licence hint, not mid-run."""
     if DS_DEMO:
-        return f"{DS['demo']['root']}/.complete"
+        return [downstream_demo_marker()]
     if corpus in DS_PUBLIC:
-        return f"{DS_DATA[corpus]['path']}/.complete"
-    path = DS_DATA[corpus].get("path")
+        return [downstream_download_marker(corpus)]
+    path = DS_DATA[corpus]["path"]
     if not path or not Path(path).is_dir():
         raise WorkflowError(f"downstream.datasets.{corpus}.path = {path!r} is not a directory. {dsdata.TIMIT_HINT}")
     return []
 
 
-DS_INDEX = {c: f"results/downstream/index/{c}.tsv" for c in DS_CORPORA}
+# --- settings (params): exactly what changes each job's result -----------------------------------
 
 
-DS_FIGS = {
-    "fig4": "fig4.rst",
-    "fig9": "fig9.rst",
-    "fig10": "fig10.rst",
-    "fig11": "fig11.rst",
-    "fig12": "fig12.rst",
-}
+def downstream_demo_settings():
+    return asdict(dsrun.DemoSettings.from_config(DS, config["preference"], config["seed"]))
+
+
+def downstream_index_settings():
+    return asdict(dsrun.IndexSettings.from_config(DS, config["seed"]))
+
+
+def downstream_embed_settings(wildcards):
+    model = config["models"][wildcards.family]
+    return asdict(dsrun.EmbedSettings.from_config(DS, model, config["compute"]["device"], config["seed"]))
+
+
+def downstream_probe_settings():
+    return asdict(dsrun.ProbeSettings.from_config(DS, config["seed"]))
+
+
+def downstream_asr_settings(wildcards):
+    model = config["models"][wildcards.family]
+    return asdict(dsrun.AsrSettings.from_config(DS, model, config["compute"]["device"], config["seed"]))
+
+
+def downstream_collect_settings():
+    return asdict(dsrun.CollectSettings.from_config(DS, config["stories"]["braintuning_train"]))
+
+
+def downstream_gpu():
+    return 1 if config["compute"]["device"] == "cuda" else 0
 
 
 def downstream_targets():
-    """Final outputs of this stage that the default target `all` requests."""
-    if not DS or not downstream_models():
+    """Final outputs of this stage that the default target `all` requests (the figures: figures stage)."""
+    if not downstream_models():
         return []
-    return [
-        "results/downstream/scores.tsv",
-        "results/downstream/summary.tsv",
-        *[f"results/figures/{name}.{ext}" for name in DS_FIGS for ext in ("pdf", "png")],
-    ]
+    return [downstream_table_path(name) for name in ("scores", "summary", "means")]

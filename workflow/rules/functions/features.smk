@@ -1,8 +1,11 @@
-# Functions and settings of the features stage: paths, input functions, resources, targets.
-# The rules themselves are in workflow/rules/features.smk (Snakemake's linter asks to keep
-# functions and rules in separate files).
+# Functions and settings of the features stage: paths, input functions, settings, resources, targets.
+# The rules are in workflow/rules/features.smk (Snakemake's linter asks to keep functions and rules
+# in separate files). features.batch_size changes speed only: the extract script reads it from the
+# config, it is no param.
 
-from braintune.features.lowlevel import NAMES as LOWLEVEL_NAMES
+from braintune.features.descriptors import DescriptorSettings
+from braintune.features.design import DesignSettings
+from braintune.features.windows import WindowSettings
 
 
 FEATURES = config["features"]
@@ -11,19 +14,48 @@ FEATURES = config["features"]
 LOWLEVEL = config["lowlevel_features"]
 
 
+# Train stories of the low-level impact analysis (the descriptors' design matrices).
 LOWLEVEL_STORIES = btconfig.lowlevel_train_stories(config)
 
 
-def feature_path(family, variant, owner, story):
+# Per-story lists in name order: moving a story between roles changes no list.
+FEATURES_STORIES = sorted(STORIES)
+
+
+FEATURES_WINDOWS = WindowSettings.from_config(FEATURES)
+
+
+FEATURES_DESIGN = DesignSettings.from_config(FEATURES, config["timing"], config["stories"]["alignment_train"], TEST_STORY)
+
+
+FEATURES_DESCRIPTORS = DescriptorSettings.from_config(LOWLEVEL, FEATURES, config["timing"])
+
+
+FEATURES_DESCRIPTOR_DESIGN = DesignSettings.from_config(FEATURES, config["timing"], LOWLEVEL_STORIES, TEST_STORY, lanczos=False)
+
+
+def features_path(family, variant, owner, story):
+    """Layer features of one story for one checkpoint."""
     return f"results/features/{family}/{variant}/{owner}/{story}.h5"
 
 
-def design_path(family, variant, owner, layer):
-    return f"results/design/{family}/{variant}/{owner}/layer_{layer}.h5"
+def features_design_path(family, variant, owner, layer):
+    """Design matrices of one layer of one checkpoint."""
+    return f"results/features/design/{family}/{variant}/{owner}/layer_{layer}.h5"
 
 
-def lowlevel_design_path(feature):
-    return f"results/design/lowlevel/{feature}.h5"
+def features_descriptors_path(story):
+    """Speech descriptors (power spectrum, diphones, triphones, articulation) of one story."""
+    return f"results/features/descriptors/{story}.h5"
+
+
+def features_descriptors_inventory_path():
+    return "results/features/descriptors/inventory.json"
+
+
+def features_descriptor_design_path(name):
+    """Design matrices of one speech descriptor."""
+    return f"results/features/design/descriptors/{name}.h5"
 
 
 def _family_params(wildcards):
@@ -34,34 +66,24 @@ def _family_params(wildcards):
 def _checkpoint_input(wildcards):
     if wildcards.variant == "pretrained":
         return {}
-    return {"checkpoint": f"results/braintuning/{wildcards.family}/{wildcards.variant}/{wildcards.owner}/model"}
+    return {"checkpoint": braintuning_model_path(wildcards.family, wildcards.variant, wildcards.owner)}
 
 
 def _gpu():
     return 0 if config["compute"]["device"] == "cpu" else 1
 
 
-_DESIGN_PARAMS = dict(
-    timing=config["timing"],
-    lanczos={k: FEATURES[k] for k in ("lanczos_window", "lanczos_cutoff_mult")},
-    delays=FEATURES["delays"],
-    stories=STORIES,
-    train_stories=config["stories"]["alignment_train"],
-    test_story=TEST_STORY,
-)
-
-
 def features_targets():
     """Final outputs of this stage that the default target `all` requests: the design matrices of every
     (family, variant, owner, layer) that an encoding model uses (alignment.variants and lowlevel.variants;
     the other checkpoints are evaluated downstream only, from their own embeddings) and of every
-    low-level feature."""
+    speech descriptor."""
     out = []
     for family in families():
         encoded = set(alignment_variants(family)) | set(lowlevel_variants(family))
         for variant in [v for v in variants(family) if v in encoded]:
             owners = [owner(variant, None)] if btconfig.is_shared_variant(variant) else SUBJECTS
             for who in owners:
-                out.extend(design_path(family, variant, who, layer) for layer in config["models"][family]["layers"])
-    out.extend(lowlevel_design_path(f) for f in LOWLEVEL["names"])
+                out.extend(features_design_path(family, variant, who, layer) for layer in config["models"][family]["layers"])
+    out.extend(features_descriptor_design_path(f) for f in LOWLEVEL["names"])
     return out

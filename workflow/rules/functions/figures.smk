@@ -46,32 +46,6 @@ def _figure_outputs(names):
     }
 
 
-def _figure_paths(names):
-    return {name: {ext: figure_path(name, ext) for ext in ("pdf", "png")} for name in names}
-
-
-def _figures_check():
-    """Fail at DAG time, naming the key, when the flatmap settings cannot be met."""
-    family = FIGURES["flatmap_family"]
-    if family not in config["models"]:
-        raise ValueError(f"figures.flatmap_family '{family}' is not a family of models ({families()})")
-    for stage, select in (("alignment", alignment_variants), ("lowlevel", lowlevel_variants)):
-        have = select(family)
-        for variant in (FIGURES["reference_variant"], FIGURES["baseline_variant"]):
-            if variant not in have:
-                raise ValueError(f"figures: {stage} of {family} has no variant '{variant}' (variants: {have})")
-    for key in ("representative_subject",):
-        if FIGURES[key] not in SUBJECTS:
-            raise ValueError(f"figures.{key} '{FIGURES[key]}' is not in dataset.subjects {SUBJECTS}")
-    for key in ("flatmap_subjects", "nc_subjects"):
-        extra = sorted(set(FIGURES[key] or []) - set(SUBJECTS))
-        if extra:
-            raise ValueError(f"figures.{key}: {extra} not in dataset.subjects {SUBJECTS}")
-
-
-_figures_check()
-
-
 BAR_FIGURE_NAMES = btfigjobs.bar_figure_names(config)
 
 
@@ -87,22 +61,58 @@ FLATMAP_SUBJECTS = list(
 )
 
 
-def _flatmap_files():
-    """Per-participant per-voxel inputs of the flatmaps (reference and baseline variants)."""
-    family = FIGURES["flatmap_family"]
-    ref, base = FIGURES["reference_variant"], FIGURES["baseline_variant"]
-    return {
-        s: {
-            "alignment_reference": alignment_path(family, ref, s),
-            "alignment_baseline": alignment_path(family, base, s),
-            "lowlevel_reference": lowlevel_path(family, ref, s),
-            "lowlevel_baseline": lowlevel_path(family, base, s),
-            "noise_ceiling": noise_ceiling_path(s),
-        }
-        for s in FLATMAP_SUBJECTS
-    }
+def figures_bars_settings():
+    """The figures keys the bar figures use: the params of rule figures_bars."""
+    return {k: FIGURES[k] for k in btfigjobs.BarSettings.KEYS}
+
+
+def figures_flatmaps_settings():
+    """The figures keys the flatmaps use, and the noise-ceiling threshold: the params of rule figures_flatmaps."""
+    return {"section": {k: FIGURES[k] for k in btfigjobs.FlatmapSettings.KEYS},
+            "nc_threshold": config["preprocess"]["nc_threshold"]}
+
+
+def _flatmap_differences():
+    """The statistics stage's per-voxel differences the flatmaps draw, in FLATMAP_SUBJECTS order."""
+    return [statistics_voxels_path(FIGURES["flatmap_family"], s) for s in FLATMAP_SUBJECTS]
+
+
+def _flatmap_noise_ceilings():
+    return [preprocess_noise_ceiling_path(s) for s in FLATMAP_SUBJECTS]
 
 
 def figures_targets():
     """Final outputs of this stage that the default target `all` requests."""
-    return [figure_path(n, ext) for n in BAR_FIGURE_NAMES + FLATMAP_FIGURE_NAMES for ext in ("pdf", "png")]
+    return [figure_path(n, ext) for n in BAR_FIGURE_NAMES + FLATMAP_FIGURE_NAMES for ext in ("pdf", "png")] + figures_downstream_targets()
+
+
+# --- figures of the downstream and preference stages (figs 4, 8, 9, 10, 11, 12) ------------------
+# Their tables come from workflow/rules/functions/{downstream,preference}.smk, included after this file:
+# the rules reach them through input functions.
+
+from dataclasses import asdict
+
+from braintune.figures import downstream as btfigdownstream
+
+
+FIGURES_DOWNSTREAM_NAMES = list(btfigdownstream.FIGURES)
+
+
+def _figures_downstream_outputs(names):
+    """{name_ext: report(path)} of the downstream and preference figures (report category Downstream)."""
+    return {
+        f"{name}_{ext}": report(figure_path(name, ext), caption=f"../report/{name}.rst", category="Downstream")
+        for name in names
+        for ext in ("pdf", "png")
+    }
+
+
+def figures_downstream_settings():
+    return asdict(btfigdownstream.DownstreamFigureSettings.from_config(config["downstream"]["figures"], families()))
+
+
+def figures_downstream_targets():
+    """Figs 4, 9-12 and 8 when the downstream stage evaluates any checkpoint."""
+    if not downstream_models():
+        return []
+    return [figure_path(n, ext) for n in FIGURES_DOWNSTREAM_NAMES + ["fig8"] for ext in ("pdf", "png")]

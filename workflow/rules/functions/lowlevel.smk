@@ -1,4 +1,4 @@
-# Functions and settings of the lowlevel stage: paths, input functions, resources, targets.
+# Functions and settings of the lowlevel stage: paths, input functions, params, resources, targets.
 # The rules themselves are in workflow/rules/lowlevel.smk (Snakemake's linter asks to keep
 # functions and rules in separate files).
 
@@ -15,52 +15,64 @@ def lowlevel_table_path(family, variant, subject):
 
 def lowlevel_variants(family):
     """Variants of `family` in lowlevel.variants (null: all) that the family lists."""
-    wanted = LOWLEVEL_IMPACT.get("variants")
-    return [v for v in variants(family) if wanted is None or v in wanted]
+    return btconfig.stage_variants(config, "lowlevel", family)
 
 
 def lowlevel_layers(family):
-    """lowlevel.layers (null: every layer of the family) that the family has."""
-    wanted = LOWLEVEL_IMPACT.get("layers")
-    layers = config["models"][family]["layers"]
-    return [layer for layer in layers if wanted is None or layer in wanted] or layers[-1:]
+    """lowlevel.layers (null: every layer) that `family` has; braintune.config.validate_config has
+    checked before any job that each analysed family has one and that no listed layer is unknown."""
+    return btconfig.lowlevel_layers(config, family)
 
 
 def lowlevel_feature_names():
-    """lowlevel.features (null: every feature the features stage computes)."""
-    return list(LOWLEVEL_IMPACT.get("features") or config["lowlevel_features"]["names"])
+    """lowlevel.features (null: every low-level feature the features stage computes; names checked
+    by braintune.config.validate_config)."""
+    wanted = LOWLEVEL_IMPACT["features"]
+    return list(config["lowlevel_features"]["names"] if wanted is None else wanted)
 
 
 def lowlevel_reuses_alignment():
     return list(LOWLEVEL_STORIES) == list(config["stories"]["alignment_train"])
 
 
-def lowlevel_fit_settings():
-    return {k: v for k, v in LOWLEVEL_IMPACT.items() if k not in ("variants", "threads", "mem_mb")}
+def lowlevel_settings():
+    """Every config value a low-level impact result depends on, as the keyword arguments of
+    braintune.lowlevel.impact.LowlevelSettings.from_config (with the alignment settings built by the
+    script): the params of the lowlevel jobs and, hashed, the config_hash their artifacts carry.
+    The low-level train stories are the resolved list (stories.lowlevel_train: null and the
+    alignment list it means are the same settings)."""
+    return {
+        "section": {k: LOWLEVEL_IMPACT[k] for k in ("lambdas", "n_folds")},
+        "alignment": alignment_settings(),
+        "train_stories": list(LOWLEVEL_STORIES),
+        "test_story": TEST_STORY,
+    }
 
 
-def lowlevel_config_hash(family):
-    return stable_hash(
-        {
-            "lowlevel": lowlevel_fit_settings(),
-            "lowlevel_features": config["lowlevel_features"],
-            "alignment": alignment_config_hash(family),
-        }
-    )
+def lowlevel_config_hash():
+    return stable_hash(lowlevel_settings())
+
+
+def _lowlevel_layers(wildcards):
+    return lowlevel_layers(wildcards.family)
+
+
+def _lowlevel_response_stories(wildcards):
+    """Stories whose responses the job reads, in the order of input.responses (params.stories)."""
+    return data_available_stories(wildcards.subject, "lowlevel_train") + [TEST_STORY]
 
 
 def _lowlevel_inputs(wildcards):
     who = owner(wildcards.variant, wildcards.subject)
-    stories = available_stories(wildcards.subject, "lowlevel_train") + [TEST_STORY]
     inputs = {
         "designs": [
-            design_path(wildcards.family, wildcards.variant, who, layer)
-            for layer in lowlevel_layers(wildcards.family)
+            features_design_path(wildcards.family, wildcards.variant, who, layer)
+            for layer in _lowlevel_layers(wildcards)
         ],
-        "lowlevel": [lowlevel_design_path(f) for f in lowlevel_feature_names()],
-        "responses": [str(bt_response_path(DATASET, wildcards.subject, s)) for s in stories],
-        "noise_ceiling": noise_ceiling_path(wildcards.subject),
-        "regions": regions_path(wildcards.subject),
+        "lowlevel": [features_descriptor_design_path(f) for f in lowlevel_feature_names()],
+        "responses": [data_response_path(wildcards.subject, s) for s in _lowlevel_response_stories(wildcards)],
+        "noise_ceiling": preprocess_noise_ceiling_path(wildcards.subject),
+        "regions": preprocess_regions_path(wildcards.subject),
     }
     if lowlevel_reuses_alignment():
         inputs["alignment"] = alignment_path(wildcards.family, wildcards.variant, wildcards.subject)
@@ -68,12 +80,13 @@ def _lowlevel_inputs(wildcards):
 
 
 def _lowlevel_labels(wildcards):
+    """Columns of every table row and attributes of the h5 file (no path)."""
     return {
         "family": wildcards.family,
         "variant": wildcards.variant,
         "subject": wildcards.subject,
         "owner": owner(wildcards.variant, wildcards.subject),
-        "config_hash": lowlevel_config_hash(wildcards.family),
+        "config_hash": lowlevel_config_hash(),
     }
 
 

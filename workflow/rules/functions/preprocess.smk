@@ -1,11 +1,11 @@
-# Functions and settings of the preprocess stage: paths, input functions, resources, targets.
-# The rules themselves are in workflow/rules/preprocess.smk (Snakemake's linter asks to keep
-# functions and rules in separate files).
+# Functions and settings of the preprocess stage: paths, input functions, settings, targets.
+# The rules are in workflow/rules/preprocess.smk (Snakemake's linter asks to keep functions and rules
+# in separate files). Speed- and memory-only settings (preprocess.chunk_voxels) are no params: the
+# scripts read them from the config, so changing them reruns nothing.
 
-from braintune import preprocess as btpreprocess
-
-
-from braintune.responses import response_path as bt_response_path
+from braintune.preprocess.noise_ceiling import NoiseCeilingSettings
+from braintune.preprocess.regions import RegionSettings
+from braintune.preprocess.stories import AudioSettings
 
 
 PREPROCESS = config["preprocess"]
@@ -14,50 +14,70 @@ PREPROCESS = config["preprocess"]
 REGIONS = PREPROCESS["regions"]
 
 
+PREPROCESS_AUDIO = AudioSettings.from_config(PREPROCESS, config["timing"])
+
+
+PREPROCESS_NOISE_CEILING = NoiseCeilingSettings.from_config(PREPROCESS, config["timing"])
+
+
+PREPROCESS_REGIONS = RegionSettings.from_config(REGIONS)
+
+
+# Per-story lists in name order: moving a story between roles changes no list.
+PREPROCESS_STORIES = sorted(STORIES)
+
+
 def preprocess_audio_path(story):
     """Cached float32 mono audio of a story at preprocess.sample_rate."""
     return f"results/preprocess/audio/{story}.npy"
 
 
-def noise_ceiling_path(subject):
+def preprocess_audio_table_path():
+    return "results/preprocess/audio/timing.tsv"
+
+
+def preprocess_noise_ceiling_path(subject):
     return f"results/preprocess/{subject}/noise_ceiling.h5"
 
 
-def regions_path(subject):
+def preprocess_regions_path(subject):
     return f"results/preprocess/{subject}/regions.h5"
 
 
-def available_stories(subject, split):
-    """Stories of `split` that `subject` has (dataset.missing_story applied; see braintune.preprocess)."""
-    return btpreprocess.available_stories(config, subject, split)
+def preprocess_regions_table_path(subject):
+    return f"results/preprocess/{subject}/regions.tsv"
 
 
-def pycortex_inputs(subject):
+def preprocess_pycortex_path(subject):
+    """Writable copy of a subject's pycortex-db (real data; pycortex writes caches into it)."""
+    return f"{PREPROCESS['pycortex_filestore']}/{subject}"
+
+
+def preprocess_pycortex_inputs(subject):
     """Files a rule that draws `subject` with pycortex must depend on (the writable filestore copy)."""
-    if config["dataset"]["source"] == "demo":
-        return [config["demo"]["ground_truth"]]  # the generator copies S1 into demo.pycortex_filestore
-    return [f"{PREPROCESS['pycortex_filestore']}/{subject}"]
+    if DEMO:
+        return [data_demo_ground_truth_path()]  # the generator copies S1 into demo.pycortex_filestore
+    return [preprocess_pycortex_path(subject)]
 
 
 def _regions_inputs(wildcards):
     subject = wildcards.subject
-    inputs = {"test": str(bt_response_path(DATASET, subject, TEST_STORY))}
+    inputs = {"test": data_response_path(subject, TEST_STORY)}
     if REGIONS["source"] == "demo":
-        inputs["ground_truth"] = config["demo"]["ground_truth"]
+        inputs["ground_truth"] = data_demo_ground_truth_path()
         return inputs
-    inputs["pycortex"] = f"{PREPROCESS['pycortex_filestore']}/{subject}"
+    inputs["pycortex"] = preprocess_pycortex_path(subject)
     if REGIONS["source"] == "glasser":
-        atlas = config["download"]["atlas"]["dir"]
         for hemi in ("lh", "rh"):
-            inputs[f"annot_{hemi}"] = f"{atlas}/{hemi}.HCP-MMP1.annot"
-            inputs[f"fsaverage_{hemi}"] = f"{atlas}/{hemi}.fsaverage.sphere.surf.gii"
-            inputs[f"sphere_{hemi}"] = f"{DATASET}/derivative/freesurfer_subjdir/{subject}/surf/{hemi}.sphere.reg"
+            inputs[f"annot_{hemi}"] = data_atlas_annot_path(hemi)
+            inputs[f"fsaverage_{hemi}"] = data_atlas_sphere_path(hemi)
+            inputs[f"sphere_{hemi}"] = data_sphere_reg_path(subject, hemi)
     return inputs
 
 
 def _nc_inputs(wildcards):
-    inputs = {"test": str(bt_response_path(DATASET, wildcards.subject, TEST_STORY))}
-    override = (PREPROCESS.get("nc_override") or {}).get(wildcards.subject)
+    inputs = {"test": data_response_path(wildcards.subject, TEST_STORY)}
+    override = PREPROCESS["nc_override"].get(wildcards.subject)
     if override:
         inputs["override"] = override
     return inputs
@@ -66,7 +86,7 @@ def _nc_inputs(wildcards):
 def preprocess_targets():
     """Final outputs of this stage that the default target `all` requests."""
     return (
-        [preprocess_audio_path(s) for s in STORIES]
-        + [noise_ceiling_path(s) for s in SUBJECTS]
-        + [regions_path(s) for s in SUBJECTS]
+        [preprocess_audio_path(s) for s in PREPROCESS_STORIES]
+        + [preprocess_noise_ceiling_path(s) for s in SUBJECTS]
+        + [preprocess_regions_path(s) for s in SUBJECTS]
     )

@@ -1,4 +1,4 @@
-# Functions and settings of the statistics stage: paths, input functions, resources, targets.
+# Functions and settings of the statistics stage: paths, input functions, params, targets.
 # The rules themselves are in workflow/rules/statistics.smk (Snakemake's linter asks to keep
 # functions and rules in separate files).
 
@@ -6,44 +6,66 @@ STATISTICS = config["statistics"]
 
 
 STATISTICS_TABLES = {
-    "alignment": "results/statistics/alignment.tsv",
-    "alignment_subject": "results/statistics/alignment_subject.tsv",
-    "wilcoxon_alignment": "results/statistics/wilcoxon_alignment.tsv",
-    "lowlevel": "results/statistics/lowlevel.tsv",
-    "lowlevel_subject": "results/statistics/lowlevel_subject.tsv",
-    "wilcoxon_lowlevel": "results/statistics/wilcoxon_lowlevel.tsv",
+    name: f"results/statistics/{name}.tsv"
+    for name in (
+        "alignment",
+        "alignment_subject",
+        "alignment_summary",
+        "wilcoxon_alignment",
+        "lowlevel",
+        "lowlevel_subject",
+        "lowlevel_summary",
+        "wilcoxon_lowlevel",
+    )
 }
 
 
-def _statistics_runs(kind):
-    """(family, variant, subject) of every alignment or low-level result of the config."""
+def statistics_table_path(name):
+    """One table of the statistics stage (docs/artifacts.md): a key of STATISTICS_TABLES."""
+    return STATISTICS_TABLES[name]
+
+
+def statistics_runs(kind):
+    """(family, variant, subject) of every alignment or low-level result of the config, in the
+    order of the rule's inputs of that kind."""
     select = alignment_variants if kind == "alignment" else lowlevel_variants
-    return [(f, v, s) for f in families() for v in select(f) for s in SUBJECTS]
+    return [[f, v, s] for f in families() for v in select(f) for s in SUBJECTS]
+
+
+def statistics_settings():
+    """Every config value the tables depend on (the whole statistics section): the rule's params and,
+    hashed, the config_hash of the Wilcoxon tables."""
+    return dict(STATISTICS)
 
 
 def statistics_config_hash():
-    return stable_hash(
-        {
-            "statistics": STATISTICS,
-            "alignment": {f: alignment_config_hash(f) for f in families()},
-            "lowlevel": {f: lowlevel_config_hash(f) for f in families()},
-        }
-    )
+    return stable_hash(statistics_settings())
 
 
-def _statistics_sources(kind):
-    path = alignment_path if kind == "alignment" else lowlevel_path
-    return [
-        {
-            "family": f,
-            "variant": v,
-            "subject": s,
-            "path": path(f, v, s),
-            "noise_ceiling": noise_ceiling_path(s),
-            "regions": regions_path(s),
-        }
-        for f, v, s in _statistics_runs(kind)
-    ]
+def statistics_voxels_path(family, subject):
+    """Per-voxel differences of the reference variant and each other variant of one family and participant."""
+    return f"results/statistics/voxels/{family}/{subject}.h5"
+
+
+def statistics_voxels_settings():
+    """The settings of the statistics_voxels jobs: their params and, hashed, the config_hash of their files."""
+    return {"reference_variant": STATISTICS["reference_variant"]}
+
+
+def _statistics_voxels_inputs(wildcards):
+    f, s = wildcards.family, wildcards.subject
+    return {
+        "alignment": [alignment_path(f, v, s) for v in alignment_variants(f)],
+        "lowlevel": [lowlevel_path(f, v, s) for v in lowlevel_variants(f)],
+    }
+
+
+def _statistics_voxels_labels(wildcards):
+    return {
+        "family": wildcards.family,
+        "subject": wildcards.subject,
+        "config_hash": stable_hash(statistics_voxels_settings()),
+    }
 
 
 def statistics_targets():

@@ -10,13 +10,13 @@ configuration (``config["models"][family]``) always yields the same network:
 * :func:`load_model` loads a brain-tuned (or otherwise fine-tuned) backbone saved with
   ``save_pretrained`` by the braintuning stage, or falls back to :func:`build_model`.
 * :func:`encoder_forward` runs a batch of raw 16 kHz waveforms through the model and returns the
-  hidden states with ONE naming scheme across families (protocol.md 7.4): index 0 is the input to
+  hidden states with ONE naming scheme across families (docs/protocol.md 7.4): index 0 is the input to
   the first transformer layer, index ``i`` the output of transformer layer ``i``; the last index is
   the model's ``last_hidden_state`` (after the final LayerNorm where the architecture has one).
 * :func:`last_valid_frame` gives, from the convolution arithmetic, the index of the last output
-  frame that still sees the audio (wav2vec2/HuBERT: the last frame; Whisper: protocol.md 7.3).
+  frame that still sees the audio (wav2vec2/HuBERT: the last frame; Whisper: docs/protocol.md 7.3).
 * :func:`freeze_frontend` / :func:`frozen_parameter_names`: the parameters brain-tuning keeps
-  frozen (DECISIONS.md 5: the CNN feature encoder; Whisper conv1, conv2, embed_positions).
+  frozen (docs/decisions.md 5: the CNN feature encoder; Whisper conv1, conv2, embed_positions).
 
 Whisper is the encoder alone (``WhisperEncoder``); its input is the 80-bin log-mel of the audio
 right-padded to ``2 * max_source_positions`` frames (30 s for the real models), as the reference
@@ -44,10 +44,10 @@ ARCHITECTURES = ("wav2vec2", "hubert", "whisper")
 #: Sample rate every model of the registry expects.
 SAMPLE_RATE = 16000
 
-#: Whisper's fixed front end (protocol.md 7.3): conv1 (k3, s1, p1), conv2 (k3, s2, p1).
+#: Whisper's fixed front end (docs/protocol.md 7.3): conv1 (k3, s1, p1), conv2 (k3, s2, p1).
 WHISPER_CONVS = ((3, 1, 1), (3, 2, 1))
 
-#: Prefixes of the parameters brain-tuning keeps frozen (DECISIONS.md 5).
+#: Prefixes of the parameters brain-tuning keeps frozen (docs/decisions.md 5).
 FROZEN_PREFIXES = {
     "wav2vec2": ("feature_extractor.",),
     "hubert": ("feature_extractor.",),
@@ -114,7 +114,7 @@ def build_config(family_cfg: dict):
 
 def _no_stochastic_layers(config) -> None:
     """Dropout, LayerDrop and SpecAugment off: features and brain-tuning are deterministic
-    (protocol.md 3, 'Train/eval mode'; DECISIONS.md 5 ``backbone_dropout: false``)."""
+    (docs/protocol.md 3, 'Train/eval mode'; docs/decisions.md 5 ``backbone_dropout: false``)."""
     for key in ("mask_time_prob", "mask_feature_prob"):
         if hasattr(config, key):
             setattr(config, key, 0.0)
@@ -409,7 +409,7 @@ def n_frames(model_or_config, n_samples: int) -> int:
 def last_valid_frame(model_or_config, n_samples: int) -> int:
     """Index of the last output frame that still sees the audio of an ``n_samples`` input.
 
-    wav2vec2/HuBERT: the last frame (``n_frames - 1``). Whisper (protocol.md 7.3): the mel frame
+    wav2vec2/HuBERT: the last frame (``n_frames - 1``). Whisper (docs/protocol.md 7.3): the mel frame
     mask has ``ceil(L / 160)`` ones; pushing the index of its last one through conv1 (k3, s1, p1)
     and conv2 (k3, s2, p1), output ``j`` covers inputs ``j*s - p .. j*s - p + k - 1``, so the last
     output touching input ``i`` is ``floor((i + p) / s)``: 500 for 10 s, 805 for 16.1 s.
@@ -476,7 +476,7 @@ def use_matmul_positional_conv(model: torch.nn.Module) -> bool:
 
 
 def frozen_parameter_names(model: torch.nn.Module) -> list[str]:
-    """Names of the parameters brain-tuning keeps frozen (DECISIONS.md 5)."""
+    """Names of the parameters brain-tuning keeps frozen (docs/decisions.md 5)."""
     prefixes = FROZEN_PREFIXES[architecture_of_model(model)]
     return [name for name, _ in model.named_parameters() if name.startswith(prefixes)]
 

@@ -1,4 +1,4 @@
-"""Low-level impact (paper 3.4.2, DECISIONS.md 8, after Oota et al. 2024a).
+"""Low-level impact (paper 3.4.2, docs/decisions.md 8, after Oota et al. 2024a).
 
 For each low-level feature (power spectrum, diphones, triphones, articulation):
 
@@ -15,6 +15,9 @@ For each low-level feature (power spectrum, diphones, triphones, articulation):
    low-level train set is the alignment train set (the default), else refitted here on the
    low-level train set.
 
+The job (:func:`run_lowlevel`) takes explicit input and output paths and a :class:`LowlevelSettings`
+built from the ``lowlevel`` config section and the alignment's settings.
+
 Per-voxel outputs (``rho``, ``nc_norm`` of the residual model and ``drop = nc_norm_o - nc_norm_r``)
 support flatmaps of the impact.
 """
@@ -25,7 +28,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -34,15 +37,16 @@ from sklearn.model_selection import KFold
 
 from braintune.alignment.encoding import (
     ALL_REGION,
-    CVSettings,
+    AlignmentSettings,
     encode,
     fit_voxels,
     load_responses,
+    open_h5,
     read_noise_ceiling,
     read_regions,
     region_mean,
 )
-from braintune.alignment.ridge import RidgeSettings
+from braintune.alignment.ridge import RidgeBatches
 from braintune.features.design import make_delayed
 from braintune.utils import atomic_output
 
@@ -52,9 +56,31 @@ log = logging.getLogger(__name__)
 # --- residualisation ------------------------------------------------------------------------
 
 
-def residual_lambdas(log10_min: float = -6.0, log10_max: float = 9.0, n: int = 16) -> np.ndarray:
-    """The reference's lambda grid for the low-level -> model-feature ridge (10^-6 .. 10^9)."""
+def residual_lambdas(log10_min: float, log10_max: float, n: int) -> np.ndarray:
+    """The lambda grid of the low-level -> model-feature ridge (``lowlevel.lambdas``; the
+    reference's is 10^-6 .. 10^9, 16 values)."""
     return np.logspace(log10_min, log10_max, n)
+
+
+@dataclass(frozen=True)
+class LowlevelSettings:
+    """Every setting a low-level impact result depends on: the ``lowlevel`` section's
+    ``lambdas`` and ``n_folds``, the low-level train stories (``stories.lowlevel_train``, null
+    resolved), the test story and the alignment's settings (the residual models are fitted as the
+    alignment's)."""
+
+    alignment: AlignmentSettings
+    lambdas: np.ndarray
+    n_folds: int
+    train_stories: tuple[str, ...]
+    test_story: str
+
+    @classmethod
+    def from_config(cls, section: Mapping, alignment: AlignmentSettings, train_stories: Sequence[str],
+                    test_story: str) -> "LowlevelSettings":
+        grid = section["lambdas"]
+        return cls(alignment, residual_lambdas(grid["log10_min"], grid["log10_max"], grid["n"]),
+                   int(section["n_folds"]), tuple(train_stories), test_story)
 
 
 @dataclass
@@ -83,7 +109,7 @@ def _svd_ridge_weights(L: np.ndarray, F: np.ndarray, lambdas: np.ndarray, per_ou
     return W
 
 
-def fit_residualiser(L: np.ndarray, F: np.ndarray, lambdas: np.ndarray, n_folds: int = 10) -> Residualiser:
+def fit_residualiser(L: np.ndarray, F: np.ndarray, lambdas: np.ndarray, n_folds: int) -> Residualiser:
     """10-fold contiguous CV ridge from ``L`` (n, d) to ``F`` (n, outputs), one lambda per output.
 
     Per fold and lambda the cost of an output is ``1 - R2`` = SSE / SST on the held-out fold
@@ -130,7 +156,7 @@ def read_zscored(path: str | os.PathLike, stories: Sequence[str], test_story: st
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: design file missing")
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         for key in ("zscored", "test_zscored"):
             if key not in handle:
                 raise KeyError(f"{path}: no '{key}' (found {sorted(handle.keys())})")
@@ -156,7 +182,7 @@ def stack_delayed(
 
 
 def _read_alignment_layers(path: str | os.PathLike, layers: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         out = {}
         for layer in layers:
             name = f"layer_{layer}"
@@ -167,40 +193,36 @@ def _read_alignment_layers(path: str | os.PathLike, layers: Sequence[int]) -> di
 
 
 def run_lowlevel(
-    design_paths: dict[int, str | os.PathLike],
-    lowlevel_paths: dict[str, str | os.PathLike],
-    root: str | os.PathLike,
-    subject: str,
+    design_paths: Mapping[int, str | os.PathLike],
+    lowlevel_paths: Mapping[str, str | os.PathLike],
+    response_paths: Mapping[str, str | os.PathLike],
     noise_ceiling_path: str | os.PathLike,
     regions_path: str | os.PathLike,
-    train_stories: Sequence[str],
-    test_story: str,
-    ridge: RidgeSettings,
-    cv: CVSettings,
-    test_trim: int,
-    lambdas: np.ndarray,
-    n_folds: int,
+    settings: LowlevelSettings,
     out_h5: str | os.PathLike,
     out_tsv: str | os.PathLike,
-    labels: dict,
+    labels: Mapping[str, str],
     alignment_path: str | os.PathLike | None = None,
-    missing_story: str = "skip",
-    regions: Sequence[str] | None = None,
-    voxels: str = "all",
+    batches: RidgeBatches = RidgeBatches(),
 ) -> pd.DataFrame:
     """Low-level impact of every (feature, layer) of one (family, variant, subject).
 
+    ``design_paths``: layer -> the checkpoint's design file; ``lowlevel_paths``: feature -> the
+    low-level feature's design file; ``response_paths``: story -> the subject's response file.
     ``alignment_path``: the alignment results of the same checkpoint and subject, reused as the
-    original model when their train stories equal ``train_stories``; otherwise (or when None) the
-    original model is refitted here on ``train_stories``.
+    original model when their train stories equal the low-level train stories; otherwise (or when
+    None) the original model is refitted here. ``batches`` bound memory and do not change results.
     """
+    align = settings.alignment
+    ridge, cv, test_trim, voxels = align.ridge, align.cv, align.test_trim, align.voxels
+    lambdas, n_folds, test_story = settings.lambdas, settings.n_folds, settings.test_story
     nc, nc_mask = read_noise_ceiling(noise_ceiling_path)
-    region_masks = {**read_regions(regions_path, regions), ALL_REGION: np.ones_like(nc_mask)}
+    region_masks = {**read_regions(regions_path, align.regions), ALL_REGION: np.ones_like(nc_mask)}
     layers = sorted(design_paths)
-    stories = list(train_stories)
+    stories = list(settings.train_stories)
     all_stories = stories + [test_story]
 
-    with h5py.File(design_paths[layers[0]], "r") as handle:
+    with open_h5(design_paths[layers[0]]) as handle:
         if "delays" not in handle.attrs:
             raise KeyError(f"{design_paths[layers[0]]}: no attribute 'delays'")
         delays = [int(d) for d in np.atleast_1d(handle.attrs["delays"])]
@@ -210,7 +232,7 @@ def run_lowlevel(
     lengths = np.array([len(model_z[layers[0]][s]) for s in stories])
     story_index = np.repeat(np.arange(len(stories)), lengths)
     responses = load_responses(
-        root, subject, stories, story_index, test_story, test_trim, missing_story, noise_ceiling_path
+        response_paths, stories, story_index, test_story, test_trim, align.missing_story, noise_ceiling_path
     )
     stories = responses.stories
     columns = fit_voxels(nc_mask, voxels)
@@ -231,7 +253,9 @@ def run_lowlevel(
     original: dict[int, dict[str, np.ndarray]]
     reuse = False
     if alignment_path is not None:
-        with h5py.File(alignment_path, "r") as handle:
+        with open_h5(alignment_path) as handle:
+            if "train_stories" not in handle.attrs:
+                raise KeyError(f"{alignment_path}: no attribute 'train_stories' (found {sorted(handle.attrs)})")
             used = [s.decode() if isinstance(s, bytes) else str(s) for s in handle.attrs["train_stories"]]
         reuse = used == stories
     if reuse:
@@ -242,7 +266,8 @@ def run_lowlevel(
         original = {}
         for layer in layers:
             X_train, X_test = design(model_z[layer])
-            original[layer] = encode(X_train, responses.Y_train, X_test, responses.Y_test, splits, ridge, nc, columns)
+            original[layer] = encode(X_train, responses.Y_train, X_test, responses.Y_test, splits, ridge, nc, columns,
+                                     batches)
 
     # model features of every layer side by side: one residualiser per low-level feature
     widths = [model_z[layer][stories[0]].shape[1] for layer in layers]
@@ -267,7 +292,7 @@ def run_lowlevel(
         for i, layer in enumerate(layers):
             cols = slice(edges[i], edges[i + 1])
             X_train, X_test = design({s: residual[s][:, cols] for s in all_stories})
-            out = encode(X_train, responses.Y_train, X_test, responses.Y_test, splits, ridge, nc, columns)
+            out = encode(X_train, responses.Y_train, X_test, responses.Y_test, splits, ridge, nc, columns, batches)
             out["drop"] = (np.asarray(original[layer]["nc_norm"]) - out["nc_norm"]).astype(np.float32)
             results[feature][layer] = out
             for name, region in region_masks.items():

@@ -1,7 +1,7 @@
 """The TR grid of ds003020 and the mapping between stimulus time and response rows.
 
 This module is the single place where response rows, TR indices and seconds meet
-(DECISIONS.md 2; protocol.md 2.1).
+(docs/decisions.md 2; docs/protocol.md 2.1).
 
 ds003020 ships no TR files. Its official code simulates them from ``respdict.json``:
 ``respdict[story] - 5`` TRs (``RESPDICT_PAD``), TR ``k`` centred at
@@ -18,6 +18,14 @@ import numpy as np
 
 #: TRs of respdict.json that the dataset's simulated TR files leave out (their ``pad=5``).
 RESPDICT_PAD = 5
+
+#: The ``timing`` keys a :class:`TRGrid` reads (``timing.test_trim`` is not one of them).
+GRID_KEYS = ("tr_s", "sound_start_s", "trim_start", "trim_end")
+
+
+def grid_timing(timing: dict) -> dict:
+    """The TR-grid keys of the ``timing`` section: what a job that only builds TR grids depends on."""
+    return {k: timing[k] for k in GRID_KEYS}
 
 
 @dataclass(frozen=True)

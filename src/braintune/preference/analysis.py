@@ -34,7 +34,7 @@ import pandas as pd
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cdist
 
-log = logging.getLogger("braintune.downstream.preference")
+log = logging.getLogger("braintune.preference.analysis")
 
 _WN_DATA_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 
@@ -115,8 +115,8 @@ def read_synonym_file(path: str | os.PathLike) -> dict[str, set[str]]:
     return table
 
 
-def load_synonyms(cfg: dict) -> dict[str, set[str]]:
-    source = cfg.get("synonyms", "wordnet")
+def load_synonyms(source: str) -> dict[str, set[str]]:
+    """``preference.synonyms``: ``wordnet`` (the packaged WordNet) or the path of a ``word<TAB>synonym`` TSV."""
     if source == "wordnet":
         return synonym_table(read_wordnet_synsets(wordnet_dir()))
     return read_synonym_file(source)
@@ -181,7 +181,7 @@ def build_word_set(vocabulary, pronunciations: dict[str, tuple[str, ...]], synon
 def demo_word_set(seeds, n_words: int, max_distance: float, max_neighbours: int, seed: int) -> pd.DataFrame:
     """The demo's word set: seed words, with neighbours drawn from all words in both CMUdict and WordNet."""
     pron = cmu_pronunciations()
-    synonyms = load_synonyms({"synonyms": "wordnet"})
+    synonyms = load_synonyms("wordnet")
     vocabulary = [w for w in pron if w in synonyms]
     return build_word_set(vocabulary, pron, synonyms, n_words, max_distance, max_neighbours, seed, targets=seeds)
 
@@ -211,7 +211,7 @@ def find_word_segments(corpus_dir: str | os.PathLike, words, max_instances: int,
         for entry in grid.getTier(word_tier).entries:
             label = entry.label.strip().lower()
             if label in wanted:
-                found.setdefault(label, []).append((str(audio.resolve()), float(entry.start), float(entry.end)))
+                found.setdefault(label, []).append((str(audio), float(entry.start), float(entry.end)))
     rng = np.random.default_rng(seed)
     rows = []
     for word in sorted(found):

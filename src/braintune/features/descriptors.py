@@ -1,6 +1,6 @@
-"""Low-level speech features of one story at TR resolution (paper A.3; DECISIONS.md 8).
+"""Speech descriptors (the low-level speech features) of one story at TR resolution (paper A.3; docs/decisions.md 8).
 
-All four are computed on every TR of the story's :class:`~braintune.timing.TRGrid` (TR ``k``
+All four are computed on every TR of the story's :class:`~braintune.preprocess.timing.TRGrid` (TR ``k``
 covers ``[t_k - TR/2, t_k + TR/2)`` around its centre ``t_k``, seconds from audio onset) and
 trimmed later with the model features (:mod:`braintune.features.design`).
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
@@ -34,8 +35,8 @@ import soundfile as sf
 from scipy import signal
 
 from braintune.features.lanczos import lanczos_resample
-from braintune.timing import TRGrid
-from braintune.transcripts import Interval
+from braintune.preprocess.timing import TRGrid
+from braintune.preprocess.transcripts import Interval
 
 log = logging.getLogger(__name__)
 
@@ -194,78 +195,124 @@ def articulation(phones: Sequence[Interval], grid: TRGrid, mode: str = "lanczos"
     raise ValueError(f"lowlevel_features.articulation_downsample: {mode!r}; expected lanczos or count")
 
 
-def story_lowlevel(
-    audio: np.ndarray, sample_rate: int, phones: Sequence[Interval], grid: TRGrid, cfg: dict,
-    inventories: dict[str, list[str]], lanczos_cutoff_mult: float = 1.0, lanczos_window: int = 3,
+@dataclass(frozen=True)
+class DescriptorSettings:
+    """The ``lowlevel_features`` section, the Lanczos filter of the articulation features and the TR
+    grid: everything the descriptors of a story depend on (besides the set of stories, whose phones
+    make the di/triphone inventory)."""
+
+    names: tuple[str, ...]
+    powspec_fmin_hz: float
+    powspec_band_hz: float
+    powspec_n_bands: int
+    powspec_nperseg: int
+    ngram_max_gap_s: float
+    articulation_downsample: str
+    lanczos_window: int
+    lanczos_cutoff_mult: float
+    timing: dict
+
+    @classmethod
+    def from_config(cls, descriptors: dict, features: dict, timing: dict) -> "DescriptorSettings":
+        """From the ``lowlevel_features``, ``features`` (Lanczos keys) and ``timing`` sections."""
+        from braintune.preprocess.timing import grid_timing
+
+        unknown = [n for n in descriptors["names"] if n not in NAMES]
+        if unknown:
+            raise ValueError(f"lowlevel_features.names: unknown features {unknown}; expected some of {list(NAMES)}")
+        return cls(
+            names=tuple(descriptors["names"]),
+            powspec_fmin_hz=descriptors["powspec_fmin_hz"],
+            powspec_band_hz=descriptors["powspec_band_hz"],
+            powspec_n_bands=descriptors["powspec_n_bands"],
+            powspec_nperseg=descriptors["powspec_nperseg"],
+            ngram_max_gap_s=descriptors["ngram_max_gap_s"],
+            articulation_downsample=descriptors["articulation_downsample"],
+            lanczos_window=features["lanczos_window"],
+            lanczos_cutoff_mult=features["lanczos_cutoff_mult"],
+            timing=grid_timing(timing),
+        )
+
+    @classmethod
+    def from_params(cls, params) -> "DescriptorSettings":
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(params).items()})
+
+    def params(self) -> dict:
+        return asdict(self)
+
+
+def story_descriptors(
+    audio: np.ndarray, sample_rate: int, phones: Sequence[Interval], grid: TRGrid, settings: DescriptorSettings,
+    inventories: dict[str, list[str]],
 ) -> dict[str, np.ndarray]:
-    """Every configured low-level feature of one story, ``{name: (n_trs, F)}``."""
+    """Every configured descriptor of one story, ``{name: (n_trs, F)}``."""
     out = {}
-    for name in cfg["names"]:
+    for name in settings.names:
         if name == "powspec":
-            out[name] = power_spectrum(audio, sample_rate, grid, cfg["powspec_fmin_hz"], cfg["powspec_band_hz"],
-                                       cfg["powspec_n_bands"], cfg["powspec_nperseg"])
+            out[name] = power_spectrum(audio, sample_rate, grid, settings.powspec_fmin_hz, settings.powspec_band_hz,
+                                       settings.powspec_n_bands, settings.powspec_nperseg)
         elif name in ("diphone", "triphone"):
             n = 2 if name == "diphone" else 3
-            out[name] = ngram_presence(phones, grid, inventories[name], n, cfg["ngram_max_gap_s"])
+            out[name] = ngram_presence(phones, grid, inventories[name], n, settings.ngram_max_gap_s)
         elif name == "articulation":
-            out[name] = articulation(phones, grid, cfg["articulation_downsample"], lanczos_cutoff_mult, lanczos_window)
+            out[name] = articulation(phones, grid, settings.articulation_downsample, settings.lanczos_cutoff_mult,
+                                     settings.lanczos_window)
         else:
             raise ValueError(f"lowlevel_features.names: unknown feature {name!r}; expected one of {NAMES}")
     return out
 
 
-def feature_names(name: str, cfg: dict, inventories: dict[str, list[str]]) -> list[str]:
-    """Column names of a low-level feature."""
+def feature_names(name: str, settings: DescriptorSettings, inventories: dict[str, list[str]]) -> list[str]:
+    """Column names of a descriptor."""
     if name == "powspec":
-        edges = band_edges(cfg["powspec_fmin_hz"], cfg["powspec_band_hz"], cfg["powspec_n_bands"])
+        edges = band_edges(settings.powspec_fmin_hz, settings.powspec_band_hz, settings.powspec_n_bands)
         return [f"{lo:.1f}-{hi:.1f}Hz" for lo, hi in zip(edges[:-1], edges[1:])]
     if name in ("diphone", "triphone"):
         return list(inventories[name])
     if name == "articulation":
         return list(articulation_table()[0])
-    raise ValueError(f"unknown low-level feature {name!r}")
+    raise ValueError(f"unknown descriptor {name!r}")
 
 
-def run_lowlevel_job(
+def run_descriptors_job(
+    settings: DescriptorSettings,
     wav_paths: dict[str, str],
     textgrid_paths: dict[str, str],
+    respdict_path: str,
     out_paths: dict[str, str],
     inventory_path: str,
-    respdict: dict[str, int],
-    timing: dict,
-    cfg: dict,
-    lanczos_cutoff_mult: float = 1.0,
-    lanczos_window: int = 3,
 ) -> dict[str, list[str]]:
-    """Low-level features of every story (one HDF5 per story) and the n-gram inventory (JSON)."""
+    """Descriptors of every story (``{story: output}``, one HDF5 each) and the n-gram inventory of those
+    stories (JSON)."""
     import json
 
     import h5py
 
     from braintune.features.design import grids_for
-    from braintune.transcripts import read_textgrid
+    from braintune.preprocess.responses import read_respdict
+    from braintune.preprocess.transcripts import read_textgrid
     from braintune.utils import atomic_output
 
     stories = list(out_paths)
-    grids = grids_for(stories, respdict, timing)
+    grids = grids_for(stories, read_respdict(respdict_path), settings.timing, where=str(respdict_path))
     phones = {s: read_textgrid(textgrid_paths[s]).phones for s in stories}
-    gap = cfg["ngram_max_gap_s"]
+    gap = settings.ngram_max_gap_s
     inventories = {
         "diphone": ngram_inventory(phones.values(), 2, gap),
         "triphone": ngram_inventory(phones.values(), 3, gap),
     }
     for story in stories:
         audio, rate = read_native_audio(wav_paths[story])
-        feats = story_lowlevel(audio, rate, phones[story], grids[story], cfg, inventories, lanczos_cutoff_mult, lanczos_window)
+        feats = story_descriptors(audio, rate, phones[story], grids[story], settings, inventories)
         with atomic_output(out_paths[story]) as tmp, h5py.File(tmp, "w") as h5:
             h5.create_dataset("tr_times", data=grids[story].tr_times)
             for name, values in feats.items():
                 h5.create_dataset(name, data=values)
-                h5.create_dataset(f"{name}_names", data=feature_names(name, cfg, inventories), dtype=h5py.string_dtype())
+                h5.create_dataset(f"{name}_names", data=feature_names(name, settings, inventories), dtype=h5py.string_dtype())
             h5.attrs["story"] = story
             h5.attrs["audio_sample_rate"] = rate
             h5.attrs["n_phones"] = len(phones[story])
-            h5.attrs["tr_s"] = float(timing["tr_s"])
+            h5.attrs["tr_s"] = float(settings.timing["tr_s"])
         log.info("%s: %s", story, {k: v.shape for k, v in feats.items()})
     with atomic_output(inventory_path) as tmp:
         tmp.write_text(json.dumps({"stories": stories, "max_gap_s": gap, **inventories}, indent=1))

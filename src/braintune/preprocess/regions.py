@@ -1,4 +1,4 @@
-"""Regions of interest per subject, as boolean voxel masks in response-column order (DECISIONS.md 9).
+"""Regions of interest per subject, as boolean voxel masks in response-column order (docs/decisions.md 9).
 
 Sources (``preprocess.regions.source``):
 
@@ -25,6 +25,7 @@ import csv
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -56,8 +57,7 @@ def pycortex_target(config: dict, subject: str) -> tuple[str, str, str]:
         from braintune.data import demo_cortex
 
         return str(config["demo"]["pycortex_filestore"]), demo_cortex.SUBJECT, demo_cortex.XFM
-    filestore = config["preprocess"].get("pycortex_filestore", "resources/pycortex-db")
-    return str(filestore), subject, f"{subject}_auto"
+    return str(config["preprocess"]["pycortex_filestore"]), subject, f"{subject}_auto"
 
 
 def use_pycortex(filestore: str | os.PathLike):
@@ -285,32 +285,94 @@ def write_region_table(path: str | os.PathLike, masks: dict[str, np.ndarray], ar
                 writer.writerow([int(v), parcel, ",".join(n for n, m in zip(names, stacked[v]) if m)])
 
 
-def subject_regions(config: dict, subject: str, n_voxels: int, inputs: dict) -> tuple[dict[str, np.ndarray], np.ndarray | None, dict]:
-    """Region masks of one subject from the configured source; returns (masks, parcel per voxel, attrs)."""
-    cfg = config["preprocess"]["regions"]
-    source = cfg["source"]
+#: The keys of ``preprocess.regions`` each source reads (a job's params are exactly these).
+SOURCE_KEYS = {
+    "demo": ("source", "demo_map"),
+    "pycortex": ("source", "mask", "mapper", "pycortex_rois"),
+    "glasser": ("source", "mask", "mapper", "areas", "groups"),
+}
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    """The ``preprocess.regions`` settings of the configured source (the others' keys are left out)."""
+
+    source: str
+    mask: str | None = None
+    mapper: str | None = None
+    areas: dict | None = None
+    groups: dict | None = None
+    pycortex_rois: dict | None = None
+    demo_map: dict | None = None
+
+    @classmethod
+    def from_config(cls, regions: dict) -> "RegionSettings":
+        source = regions["source"]
+        if source not in SOURCE_KEYS:
+            raise ValueError(f"preprocess.regions.source: unknown source {source!r}; expected one of {sorted(SOURCE_KEYS)}")
+        return cls(**{k: regions[k] for k in SOURCE_KEYS[source]})
+
+    def params(self) -> dict:
+        """Plain values for a rule's ``params``: the keys the source reads."""
+        return {k: getattr(self, k) for k in SOURCE_KEYS[self.source]}
+
+
+def subject_regions(
+    settings: RegionSettings,
+    subject: str,
+    n_voxels: int,
+    ground_truth: str | os.PathLike | None = None,
+    pycortex_subject_dir: str | os.PathLike | None = None,
+    annot: dict | None = None,
+    fsaverage_sphere: dict | None = None,
+    subject_sphere: dict | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, dict]:
+    """Region masks of one subject from the configured source; returns (masks, parcel per voxel, attrs).
+
+    ``demo`` reads ``ground_truth``; ``pycortex`` and ``glasser`` read the subject's writable pycortex
+    database ``pycortex_subject_dir`` (``<filestore>/<subject>``, transform ``<subject>_auto``), and
+    ``glasser`` the annotation and spheres (``{hemi: path}``).
+    """
+    source = settings.source
     attrs = {"source": source, "subject": subject}
     parcels = None
     if source == "demo":
-        masks = demo_region_masks(inputs["ground_truth"], subject, cfg["demo_map"])
-        attrs["ground_truth"] = str(inputs["ground_truth"])
+        masks = demo_region_masks(ground_truth, subject, settings.demo_map)
+        attrs["ground_truth"] = str(ground_truth)
     else:
-        filestore, psubject, xfm = pycortex_target(config, subject)
-        cortex = use_pycortex(filestore)
-        attrs.update(pycortex_subject=psubject, xfm=xfm, mask=cfg["mask"])
+        subject_dir = Path(pycortex_subject_dir)
+        psubject, xfm = subject_dir.name, f"{subject_dir.name}_auto"
+        cortex = use_pycortex(subject_dir.parent)
+        attrs.update(pycortex_subject=psubject, xfm=xfm, mask=settings.mask)
         if source == "glasser":
-            vertex_parcels, names = glasser_parcels(inputs["annot"], inputs["fsaverage_sphere"], inputs["subject_sphere"])
-            parcels = glasser_voxel_areas(cortex, psubject, xfm, cfg["mask"], vertex_parcels, names, cfg["mapper"])
-            masks = region_masks(parcels, cfg["areas"], cfg["groups"])
-            attrs.update(annotation=str(inputs["annot"]["lh"]), mapper=cfg["mapper"])
-        elif source == "pycortex":
-            masks = pycortex_roi_masks(cortex, psubject, xfm, cfg["mask"], cfg["pycortex_rois"], cfg["mapper"])
+            vertex_parcels, names = glasser_parcels(annot, fsaverage_sphere, subject_sphere)
+            parcels = glasser_voxel_areas(cortex, psubject, xfm, settings.mask, vertex_parcels, names, settings.mapper)
+            masks = region_masks(parcels, settings.areas, settings.groups)
+            attrs.update(annotation=str(annot["lh"]), mapper=settings.mapper)
         else:
-            raise ValueError(f"preprocess.regions.source: unknown source {source!r}")
+            masks = pycortex_roi_masks(cortex, psubject, xfm, settings.mask, settings.pycortex_rois, settings.mapper)
     for name, mask in masks.items():
         if mask.shape[0] != n_voxels:
             raise ValueError(
                 f"regions ({source}) for {subject}: region {name} has {mask.shape[0]} voxels but the responses "
-                f"have {n_voxels} columns (preprocess.regions.mask={cfg.get('mask')!r} wrong?)"
+                f"have {n_voxels} columns (preprocess.regions.mask={settings.mask!r} wrong?)"
             )
     return masks, parcels, attrs
+
+
+def regions_job(
+    settings: RegionSettings,
+    subject: str,
+    test_responses: str | os.PathLike,
+    h5_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    **inputs,
+) -> None:
+    """The regions job of one subject: masks in the column order of ``test_responses`` ->
+    ``regions.h5`` and the voxel table (``inputs``: see :func:`subject_regions`)."""
+    from braintune.preprocess.responses import n_voxels
+
+    n = n_voxels(test_responses)
+    masks, parcels, attrs = subject_regions(settings, subject, n, **inputs)
+    write_regions(h5_path, masks, n, attrs)
+    write_region_table(table_path, masks, parcels)

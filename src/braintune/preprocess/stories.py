@@ -6,12 +6,13 @@ consistency check of audio, TextGrid and TR grid, and the audio cache.
   with a logged warning, ``error`` fails naming the subject and story. The held-out test story can
   never be skipped. What exists is known *before* anything is downloaded or generated, so the DAG is
   the same on every invocation: for OpenNeuro from the download manifest (the dataset's git tree) when
-  it has been fetched, else from ``download.known_missing``; for the demo from ``demo.missing_stories``.
+  it has been fetched, else from ``download.known_missing``; for the demo from ``demo.missing_stories``
+  (the stories whose response files the generator leaves out, :mod:`braintune.data.demo_settings`).
 * :func:`check_story_timing` compares the three lengths of a story (audio seconds, TextGrid end,
-  respdict TR count through :class:`braintune.timing.TRGrid`) and fails naming the story and the three
+  respdict TR count through :class:`braintune.preprocess.timing.TRGrid`) and fails naming the story and the three
   numbers when they disagree.
 * :func:`preprocess_audio` reads, downmixes and resamples every story once (soxr, via
-  :func:`braintune.audio.load_wav`) and caches float32 mono ``.npy`` files.
+  :func:`braintune.preprocess.audio.load_wav`) and caches float32 mono ``.npy`` files.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from braintune import config as btconfig
-from braintune.audio import duration_s, load_wav
-from braintune.responses import load_respdict
-from braintune.timing import TRGrid
-from braintune.transcripts import read_textgrid
+from braintune.preprocess.audio import duration_s, load_wav
+from braintune.data import layout
+from braintune.preprocess.responses import read_respdict
+from braintune.preprocess.timing import TRGrid, grid_timing
+from braintune.preprocess.transcripts import read_textgrid
 from braintune.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -45,11 +47,6 @@ class MissingStoryError(ValueError):
 
 
 # --- which stories exist ----------------------------------------------------------------------
-
-
-def response_relpath(subject: str, story: str) -> str:
-    """Path of a response file relative to the dataset root (the manifest's key)."""
-    return f"derivative/preprocessed_data/{subject}/{story}.hf5"
 
 
 @functools.lru_cache(maxsize=4)
@@ -69,17 +66,17 @@ def declared_missing(config: dict) -> dict[str, set[str]] | None:
     """
     subjects = list(config["dataset"]["subjects"])
     if config["dataset"]["source"] == "openneuro":
-        download = config.get("download") or {}
-        manifest = download.get("manifest")
-        if manifest and Path(manifest).exists():
+        download = config["download"]
+        manifest = download["manifest"]
+        if Path(manifest).exists():
             present = _manifest_paths(str(Path(manifest).resolve()), Path(manifest).stat().st_mtime_ns)
             return {
-                s: {st for st in btconfig.all_stories(config) if response_relpath(s, st) not in present}
+                s: {st for st in btconfig.all_stories(config) if layout.response_path(s, st) not in present}
                 for s in subjects
             }
-        known = download.get("known_missing") or {}
+        known = download["known_missing"]
     else:
-        known = (config.get("demo") or {}).get("missing_stories") or {}
+        known = config["demo"]["missing_stories"]
     return {s: set(known.get(s, [])) for s in subjects}
 
 
@@ -114,7 +111,7 @@ def available_stories(config: dict, subject: str, split: str) -> list[str]:
         if story not in missing:
             out.append(story)
             continue
-        where = f"dataset.missing_story={rule}: subject {subject} has no story '{story}' ({response_relpath(subject, story)})"
+        where = f"dataset.missing_story={rule}: subject {subject} has no story '{story}' ({layout.response_path(subject, story)})"
         if story == test:
             raise MissingStoryError(f"{where}; it is the test story (stories.test) and cannot be skipped")
         if rule == "error":
@@ -195,44 +192,61 @@ def check_story_timing(
 # --- the audio job ------------------------------------------------------------------------------
 
 
-def story_paths(root: str | os.PathLike, story: str) -> tuple[Path, Path]:
-    """``(stimuli/{story}.wav, derivative/TextGrids/{story}.TextGrid)`` under the dataset root."""
-    root = Path(root)
-    return root / "stimuli" / f"{story}.wav", root / "derivative" / "TextGrids" / f"{story}.TextGrid"
+@dataclass(frozen=True)
+class AudioSettings:
+    """Settings of the audio job: the cache's sample rate, the TR grid and the consistency tolerances."""
+
+    sample_rate: int
+    grid_tolerance_trs: float
+    textgrid_tolerance_s: float
+    timing: dict
+
+    @classmethod
+    def from_config(cls, preprocess: dict, timing: dict) -> "AudioSettings":
+        """From the ``preprocess`` and ``timing`` sections (only the TR-grid keys of ``timing``)."""
+        return cls(
+            sample_rate=int(preprocess["sample_rate"]),
+            grid_tolerance_trs=float(preprocess["grid_tolerance_trs"]),
+            textgrid_tolerance_s=float(preprocess["textgrid_tolerance_s"]),
+            timing=grid_timing(timing),
+        )
+
+    def params(self) -> dict:
+        return asdict(self)
 
 
 def preprocess_audio(
-    root: str | os.PathLike,
-    stories: list[str],
-    outputs: list[str | os.PathLike],
-    timing: dict,
-    preprocess: dict,
+    settings: AudioSettings,
+    wavs: dict[str, str | os.PathLike],
+    textgrids: dict[str, str | os.PathLike],
+    respdict_path: str | os.PathLike,
+    outputs: dict[str, str | os.PathLike],
     table: str | os.PathLike | None = None,
 ) -> list[StoryTiming]:
-    """Cache every story's audio as float32 mono at ``preprocess.sample_rate`` after checking it.
+    """Cache every story's audio (``{story: wav}``) as float32 mono ``.npy`` (``{story: output}``) at
+    ``settings.sample_rate`` after checking it against its TextGrid and respdict TR count.
 
     Each story is checked (:func:`check_story_timing`) before its ``.npy`` is written (atomically);
     ``table`` receives one TSV row of lengths per story.
     """
-    if len(stories) != len(outputs):
-        raise ValueError(f"{len(stories)} stories but {len(outputs)} outputs")
-    respdict = load_respdict(root)
-    rate = int(preprocess["sample_rate"])
+    if set(wavs) != set(outputs) or set(textgrids) != set(outputs):
+        raise ValueError(f"stories of wavs {sorted(wavs)}, TextGrids {sorted(textgrids)} and outputs {sorted(outputs)} differ")
+    respdict = read_respdict(respdict_path)
+    rate = settings.sample_rate
     rows = []
-    for story, out in zip(stories, outputs):
+    for story, out in outputs.items():
         if story not in respdict:
-            raise KeyError(f"{Path(root) / 'derivative/respdict.json'}: no entry for story '{story}'")
-        wav, textgrid = story_paths(root, story)
-        audio = load_wav(wav, sample_rate=rate)
-        transcript = read_textgrid(textgrid)
-        grid = TRGrid.from_config(respdict[story], timing)
+            raise KeyError(f"{respdict_path}: no entry for story '{story}'")
+        audio = load_wav(wavs[story], sample_rate=rate)
+        transcript = read_textgrid(textgrids[story])
+        grid = TRGrid.from_config(respdict[story], settings.timing)
         row = check_story_timing(
             story,
             duration_s(audio, rate),
             transcript.end_s,
             grid,
-            float(preprocess["grid_tolerance_trs"]),
-            float(preprocess["textgrid_tolerance_s"]),
+            settings.grid_tolerance_trs,
+            settings.textgrid_tolerance_s,
         )
         with atomic_output(out) as tmp:
             with open(tmp, "wb") as handle:

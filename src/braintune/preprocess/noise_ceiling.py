@@ -1,6 +1,6 @@
 """Noise ceiling of the test story: cc_max (Schoppe et al. 2016) from individual repeats.
 
-protocol.md 1.3 (the reference's ``spe_and_cc_norm``), per voxel, with N repeats Y_r (T x V), variances
+docs/protocol.md 1.3 (the reference's ``spe_and_cc_norm``), per voxel, with N repeats Y_r (T x V), variances
 over time with ddof = 1, ybar the mean over repeats:
 
 * TP (total power) = 1 when ``data_norm`` (repeats z-scored, the reference), else mean_r var(Y_r);
@@ -8,7 +8,7 @@ over time with ddof = 1, ybar the mean over repeats:
 * cc_max = 1 / sqrt(1 + (1/N) (TP/SP - 1)), NaN (and inf, SP <= 0) -> 0.
 
 cc_max is the highest Pearson correlation any prediction can reach with the N-repeat mean, so
-alignment normalises rho_v / NC_v (DECISIONS.md 7). Computed in float64 over voxel chunks so that a
+alignment normalises rho_v / NC_v (docs/decisions.md 7). Computed in float64 over voxel chunks so that a
 subject's (10, 291, 95k) repeats are never in memory at once. :func:`pearson_columns` is the column-wise
 correlation every stage uses.
 """
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from braintune.responses import read_repeats
+from braintune.preprocess.responses import read_repeats
 from braintune.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -133,12 +134,12 @@ def read_repeat_mean(path: str | os.PathLike, test_path: str | os.PathLike, firs
     n_rep, n_rows, n_vox = repeats_shape(test_path)
     with h5py.File(path, "r") as handle:
         if "repeat_mean" not in handle:
-            raise KeyError(f"{path}: no dataset 'repeat_mean' (rerun the noise_ceiling rule; found {sorted(handle.keys())})")
+            raise KeyError(f"{path}: no dataset 'repeat_mean' (rerun the preprocess_noise_ceiling rule; found {sorted(handle.keys())})")
         data = handle["repeat_mean"]
         if tuple(data.shape) != (n_rows, n_vox) or int(handle.attrs["n_repeats"]) != n_rep:
             raise ValueError(
                 f"{path}: repeat_mean {tuple(data.shape)} of {int(handle.attrs['n_repeats'])} repeats does not match "
-                f"{test_path} ({n_rep} repeats of {(n_rows, n_vox)}); rerun the noise_ceiling rule"
+                f"{test_path} ({n_rep} repeats of {(n_rows, n_vox)}); rerun the preprocess_noise_ceiling rule"
             )
         if first_row >= n_rows:
             raise ValueError(f"{test_path}: test_trim {first_row} >= {n_rows} test rows")
@@ -156,6 +157,42 @@ def load_override(path: str | os.PathLike, n_voxels: int) -> np.ndarray:
     if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
         raise ValueError(f"preprocess.nc_override: {path} must hold finite values in [0, 1]")
     return values.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NoiseCeilingSettings:
+    """Settings that change ``noise_ceiling.h5`` (``preprocess.nc_*`` and ``timing.test_trim``);
+    ``preprocess.chunk_voxels`` only bounds memory and is passed to the job separately."""
+
+    threshold: float
+    nc_rows: str
+    data_norm: bool
+    test_trim: int
+
+    @classmethod
+    def from_config(cls, preprocess: dict, timing: dict) -> "NoiseCeilingSettings":
+        return cls(
+            threshold=float(preprocess["nc_threshold"]),
+            nc_rows=str(preprocess["nc_rows"]),
+            data_norm=bool(preprocess["nc_data_norm"]),
+            test_trim=int(timing["test_trim"]),
+        )
+
+    def params(self) -> dict:
+        return asdict(self)
+
+
+def noise_ceiling_job(
+    settings: NoiseCeilingSettings,
+    test_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    override: str | os.PathLike | None,
+    chunk_voxels: int,
+) -> np.ndarray:
+    """The noise-ceiling job of one subject (:func:`write_noise_ceiling`); ``chunk_voxels`` changes
+    memory use only, never the result."""
+    return write_noise_ceiling(test_path, out_path, settings.threshold, settings.nc_rows, settings.test_trim,
+                               data_norm=settings.data_norm, override=override, chunk_voxels=chunk_voxels)
 
 
 def write_noise_ceiling(

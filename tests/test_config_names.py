@@ -1,0 +1,119 @@
+"""Every config value that names something is checked before any job runs: a bad name fails with the
+key named and the valid names listed."""
+
+from pathlib import Path
+
+import pytest
+
+from braintune import config as btconfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _demo():
+    return btconfig.load_config(REPO / "config" / "config.yaml")
+
+
+def _set(config, dotted, value):
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+
+
+#: (key, bad value, pattern the message must match: the key, then a valid name of the demo)
+BAD_NAMES = [
+    ("statistics.reference_variant", "nosuchvariant", r"statistics\.reference_variant.*valid: .*braintuned"),
+    ("downstream.figures.comparison_family", "nosuchfamily", r"downstream\.figures\.comparison_family.*valid: .*wav2vec2"),
+    ("downstream.figures.base_family", "nosuchfamily", r"downstream\.figures\.base_family.*valid: .*hubert"),
+    ("downstream.figures.data_size_family", "nosuchfamily", r"downstream\.figures\.data_size_family.*valid: .*wav2vec2"),
+    ("lowlevel.layers", [99], r"lowlevel\.layers.*99.*wav2vec2: \[1, 2, 3, 4\]"),
+    ("lowlevel.layers", [5, 6], r"lowlevel\.layers.*no layer of wav2vec2.*\[1, 2, 3, 4\]"),
+    ("figures.families", ["wav2vec2", "wav2vec3"], r"figures\.families.*wav2vec3.*valid: .*hubert_large"),
+    ("figures.regions", ["late_langauge"], r"figures\.regions.*late_langauge.*valid: .*late_language.*all"),
+    ("figures.scale.region", "nowhere", r"figures\.scale\.region.*valid: .*late_language"),
+    ("figures.scale.base_family", "nosuchfamily", r"figures\.scale\.base_family.*valid: .*hubert"),
+    ("alignment.regions", ["AG"], r"alignment\.regions.*'AG'.*valid: .*IFG"),
+    ("alignment.variants", ["pretrained", "brainstuned"], r"alignment\.variants.*brainstuned.*valid: .*braintuned"),
+    ("lowlevel.variants", ["nosuchvariant"], r"lowlevel\.variants.*valid: .*pretrained"),
+    ("downstream.variants", ["nosuchvariant"], r"downstream\.variants.*valid: .*pretrained"),
+    ("downstream.asr.variants", ["nosuchvariant"], r"downstream\.asr\.variants.*valid: .*pretrained"),
+    ("figures.variants", ["pretrained", "stimulus"], r"figures\.variants.*stimulus.*valid: .*bigslm"),
+    ("figures.variants_random", ["nosuchvariant"], r"figures\.variants_random.*valid: .*random"),
+    ("figures.reference_variant", "random", r"figures\.reference_variant.*statistics\.reference_variant 'braintuned'"),
+    ("figures.baseline_variant", "stimulus", r"figures\.baseline_variant.*'stimulus'.*valid: .*pretrained"),
+    ("figures.flatmap_family", "nosuchfamily", r"figures\.flatmap_family.*valid: .*wav2vec2"),
+    ("figures.representative_subject", "UTS07", r"figures\.representative_subject.*UTS07.*valid: UTS01, UTS02, UTS03"),
+    ("figures.flatmap_subjects", ["UTS07"], r"figures\.flatmap_subjects.*valid: UTS01"),
+    ("figures.nc_subjects", ["UTS01", "UTS08"], r"figures\.nc_subjects.*UTS08.*valid: UTS01"),
+    ("downstream.tasks", ["phonemes", "phonems"], r"downstream\.tasks.*phonems.*valid: .*sentence_type"),
+    ("downstream.probe.epochs", {"default": 10, "emotions": 3}, r"downstream\.probe\.epochs.*emotions.*valid: .*emotion"),
+    ("preprocess.nc_override", {"UTS07": "nc.npy"}, r"preprocess\.nc_override.*UTS07.*valid: UTS01"),
+    ("demo.missing_stories", {"UTS02": ["sols"]}, r"demo\.missing_stories\.UTS02.*sols.*valid: .*souls"),
+    ("demo.missing_stories", {"UTS05": ["souls"]}, r"demo\.missing_stories.*UTS05.*valid: UTS01"),
+    ("lowlevel.features", ["powspec", "diphones"], r"lowlevel\.features.*'diphones' is not one of .*'diphone'"),
+    ("statistics.cross_family", [{"reference_family": "hubert", "reference_variant": "braintune",
+                                  "family": "hubert_large", "variant": "pretrained"}],
+     r"statistics\.cross_family\.0\.reference_variant.*valid: .*braintuned"),
+    ("models.hubert.variants", ["pretrained", "nosuchvariant"], r"models\.hubert\.variants.*nosuchvariant"),
+    ("models.hubert.variants", ["pretrained", "lmtuned_t5"], r"models\.hubert\.variants.*braintuning\.targets\.lmtuned_t5"),
+    ("braintuning.variant_overrides", {"lmtuned": {"max_epochs": 3}}, r"braintuning\.variant_overrides.*lmtuned"),
+]
+
+
+@pytest.mark.parametrize("key, value, expected", BAD_NAMES, ids=[f"{k}={v}" for k, v, _ in BAD_NAMES])
+def test_a_bad_name_fails_with_its_key_and_the_valid_names(key, value, expected):
+    config = _demo()
+    _set(config, key, value)
+    with pytest.raises(btconfig.ConfigError, match=expected):
+        btconfig.validate_config(config)
+
+
+@pytest.mark.parametrize("split", ["braintuning_train", "braintuning_val", "alignment_train", "lowlevel_train"])
+def test_story_lists_are_not_empty(split):
+    config = _demo()
+    config["stories"][split] = []
+    with pytest.raises(btconfig.ConfigError, match=rf"stories\.{split}.*should be non-empty"):
+        btconfig.validate_config(config)
+
+
+def test_lowlevel_features_are_computed_ones():
+    config = _demo()
+    config["lowlevel_features"]["names"] = ["powspec"]
+    config["lowlevel"]["features"] = ["diphone"]
+    with pytest.raises(btconfig.ConfigError, match=r"lowlevel\.features.*'diphone'.*valid: powspec"):
+        btconfig.validate_config(config)
+
+
+def test_lowlevel_layers_keep_each_familys_own():
+    config = _demo()
+    config["lowlevel"]["layers"] = [4, 6]  # 6: only hubert_large has it
+    btconfig.validate_config(config)
+    assert btconfig.lowlevel_layers(config, "wav2vec2") == [4]
+    assert btconfig.lowlevel_layers(config, "hubert_large") == [4, 6]
+    config["lowlevel"]["layers"] = None
+    assert btconfig.lowlevel_layers(config, "hubert_large") == [1, 2, 3, 4, 5, 6]
+
+
+def test_optional_families_may_be_absent():
+    """A large family or cross-family comparison that models does not list is skipped, not an error."""
+    config = _demo()
+    del config["models"]["hubert_large"]
+    btconfig.validate_config(config)
+    assert config["figures"]["scale"]["large_family"] == "hubert_large"
+
+
+def test_region_names_follow_the_region_source():
+    demo = _demo()
+    assert btconfig.region_names(demo) == ["late_language", "primary_auditory", "early_auditory", "LTC", "IFG", "all"]
+    paper = btconfig.defaults()
+    assert btconfig.region_names(paper) == ["AG", "LTC", "IFG", "MFG", "A1", "late_language", "primary_auditory",
+                                            "early_auditory", "all"]
+
+
+def test_stage_variants_select_in_family_order():
+    config = _demo()
+    config["alignment"]["variants"] = ["random", "pretrained"]
+    assert btconfig.stage_variants(config, "alignment", "wav2vec2") == ["pretrained", "random"]
+    assert btconfig.stage_variants(config, "downstream", "hubert_large") == ["pretrained", "braintuned"]
