@@ -1,5 +1,5 @@
 """Demo responses: storage as the real files (contiguous float64) vs chunked gzip-1 + shuffle of
-values rounded to demo.quantum (what braintune.data.demo writes by default).
+values rounded to data.demo.quantum (what braintune.data.demo writes by default).
 
 Prints size, write and read time of one subject's demo-sized test story (10 repeats x 76 rows x
 37,226 voxels) and the ratios. Run: python benchmarks/demo_storage.py

@@ -33,7 +33,7 @@ def tiny_config(root, seed: int = 0) -> dict:
 
     config = load_config(REPO / "config" / "config.yaml")  # defaults filled, as the workflow sees it
     root = str(root)
-    config["dataset"].update(root=f"{root}/ds003020", subjects=["UTS01", "UTS02"])
+    config["data"].update(root=f"{root}/ds003020", subjects=["UTS01", "UTS02"])
     config["stories"].update(
         braintuning_train=["souls", "howtodraw"],
         braintuning_val=["stagefright"],
@@ -42,7 +42,7 @@ def tiny_config(root, seed: int = 0) -> dict:
         test="wheretheressmoke",
     )
     config["timing"]["test_trim"] = 5
-    config["demo"].update(
+    config["data"]["demo"].update(
         seed=seed,
         ground_truth=f"{root}/ground_truth.h5",
         pycortex_filestore=str(TEST_FILESTORE),
@@ -62,29 +62,29 @@ def demo_settings(config: dict):
 
     stories, test = all_stories(config), config["stories"]["test"]
     return (
-        StimulusSettings.from_config(config["demo"], config["timing"], stories, test),
-        ResponseSettings.from_config(config["demo"], config["timing"], stories, test, config["dataset"]["subjects"]),
+        StimulusSettings.from_config(config["data"]["demo"], config["timing"], stories, test),
+        ResponseSettings.from_config(config["data"]["demo"], config["timing"], stories, test, config["data"]["subjects"]),
     )
 
 
 def generate_demo(config: dict) -> dict:
-    """Generate the miniature a config describes (under ``dataset.root``; ground truth at
-    ``demo.ground_truth``; S1 copied into ``demo.pycortex_filestore``); returns the summary."""
+    """Generate the miniature a config describes (under ``data.root``; ground truth at
+    ``data.demo.ground_truth``; S1 copied into ``data.demo.pycortex_filestore``); returns the summary."""
     from braintune.data.demo import generate
 
     stimuli, responses = demo_settings(config)
-    return generate(stimuli, responses, config["dataset"]["root"], config["demo"]["ground_truth"],
-                    config["demo"]["pycortex_filestore"])
+    return generate(stimuli, responses, config["data"]["root"], config["data"]["demo"]["ground_truth"],
+                    config["data"]["demo"]["pycortex_filestore"])
 
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A very small generated ds003020 miniature: ``(dataset_root: Path, config: dict)``.
 
-    Same layout and formats as the real dataset (``config["dataset"]["root"]`` is the root,
-    ``config["demo"]["ground_truth"]`` the ground truth). See :func:`tiny_config` for its size.
+    Same layout and formats as the real dataset (``config["data"]["root"]`` is the root,
+    ``config["data"]["demo"]["ground_truth"]`` the ground truth). See :func:`tiny_config` for its size.
     """
     base = tmp_path_factory.mktemp("tiny_demo")
     config = tiny_config(base)
     generate_demo(config)
-    return Path(config["dataset"]["root"]), config
+    return Path(config["data"]["root"]), config

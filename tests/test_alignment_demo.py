@@ -19,17 +19,17 @@ from test_alignment_ridge import ridge_settings
 
 def test_true_semantic_drivers_align_language_voxels_below_the_ceiling(tiny_dataset, tmp_path):
     root, config = tiny_dataset
-    subject = config["dataset"]["subjects"][0]
+    subject = config["data"]["subjects"][0]
     test, trim = config["stories"]["test"], config["timing"]["test_trim"]
     train = config["stories"]["alignment_train"]
     respdict = load_respdict(root)
     vocab = demo_text.vocabulary()
-    _, vectors = demo_text.semantic_vectors(config["demo"]["seed"], config["demo"]["semantic_dim"],
-                                            config["demo"]["within_group_sd"])
+    _, vectors = demo_text.semantic_vectors(config["data"]["demo"]["seed"], config["data"]["demo"]["semantic_dim"],
+                                            config["data"]["demo"]["within_group_sd"])
     word_vectors = {w: vectors[i] for i, (w, _) in enumerate(vocab)}
     hrf = demo.spm_hrf(demo.FINE_DT)
-    settings = ResponseSettings.from_config(config["demo"], config["timing"], all_stories(config), test,
-                                            config["dataset"]["subjects"])
+    settings = ResponseSettings.from_config(config["data"]["demo"], config["timing"], all_stories(config), test,
+                                            config["data"]["subjects"])
     sem = {s: demo.story_drivers(root, s, respdict[s], settings, word_vectors, hrf)[1]
            for s in all_stories(config) if s in train + [test]}
 
@@ -45,7 +45,7 @@ def test_true_semantic_drivers_align_language_voxels_below_the_ceiling(tiny_data
         h.attrs["test_story"] = test
         h.attrs["delays"] = delays
 
-    with h5py.File(config["demo"]["ground_truth"]) as gt:
+    with h5py.File(config["data"]["demo"]["ground_truth"]) as gt:
         language = gt[f"{subject}/regions/language"][...]
         true_nc = gt[f"{subject}/nc"][...]
     nc = write_noise_ceiling(response_path(root, subject, test), tmp_path / "nc.h5", 0.4, "trimmed", trim)

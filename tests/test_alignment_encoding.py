@@ -10,13 +10,13 @@ from braintune.alignment.encoding import (
     CVSettings,
     load_responses,
     normalised_alignment,
-    read_design,
     region_mean,
     region_table,
     run_alignment,
 )
 from braintune.alignment.ridge import RidgeBatches, huth_alphas
 from braintune.features.design import make_delayed as delayed
+from braintune.features.design import read_design
 from braintune.preprocess.noise_ceiling import cc_max, write_noise_ceiling
 from braintune.preprocess.responses import response_path
 from test_alignment_ridge import ridge_settings

@@ -36,7 +36,7 @@ def _demo():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
-    assert btconfig.load_config(path)["dataset"]["subjects"]
+    assert btconfig.load_config(path)["data"]["subjects"]
 
 
 def test_schema_ships_inside_the_package():
@@ -101,8 +101,8 @@ def test_no_default_where_a_branch_is_only_tried():
 
 def test_defaults_are_the_paper_protocol():
     paper = btconfig.defaults()
-    assert paper["dataset"]["source"] == "openneuro"
-    assert len(paper["dataset"]["subjects"]) == 8
+    assert paper["data"]["source"] == "openneuro"
+    assert len(paper["data"]["subjects"]) == 8
     assert paper["features"]["chunk_s"] == 0.1 and paper["features"]["context_s"] == 16.0
     assert paper["braintuning"]["max_epochs"] == 30 and paper["braintuning"]["context_trs"] == 5
     assert paper["models"]["wav2vec2"]["checkpoint"] == "facebook/wav2vec2-base"
@@ -198,8 +198,8 @@ def test_unknown_top_level_section_is_named():
     [
         (("timing", "tr_s"), -2.0, r"timing\.tr_s"),
         (("timing", "trim_start"), "ten", r"timing\.trim_start"),
-        (("dataset", "source"), "datalad", r"dataset\.source"),
-        (("dataset", "subjects"), ["S1"], r"dataset\.subjects\.0"),
+        (("data", "source"), "datalad", r"data\.source"),
+        (("data", "subjects"), ["S1"], r"data\.subjects\.0"),
         (("preprocess", "nc_threshold"), 1.5, r"preprocess\.nc_threshold"),
     ],
 )

@@ -25,9 +25,9 @@ def _set(config, dotted, value):
 #: (key, bad value, pattern the message must match: the key, then a valid name of the demo)
 BAD_NAMES = [
     ("statistics.reference_variant", "nosuchvariant", r"statistics\.reference_variant.*valid: .*braintuned"),
-    ("downstream.figures.comparison_family", "nosuchfamily", r"downstream\.figures\.comparison_family.*valid: .*wav2vec2"),
-    ("downstream.figures.base_family", "nosuchfamily", r"downstream\.figures\.base_family.*valid: .*hubert"),
-    ("downstream.figures.data_size_family", "nosuchfamily", r"downstream\.figures\.data_size_family.*valid: .*wav2vec2"),
+    ("figures.downstream.comparison_family", "nosuchfamily", r"figures\.downstream\.comparison_family.*valid: .*wav2vec2"),
+    ("figures.downstream.base_family", "nosuchfamily", r"figures\.downstream\.base_family.*valid: .*hubert"),
+    ("figures.downstream.data_size_family", "nosuchfamily", r"figures\.downstream\.data_size_family.*valid: .*wav2vec2"),
     ("lowlevel.layers", [99], r"lowlevel\.layers.*99.*wav2vec2: \[1, 2, 3, 4\]"),
     ("lowlevel.layers", [5, 6], r"lowlevel\.layers.*no layer of wav2vec2.*\[1, 2, 3, 4\]"),
     ("figures.families", ["wav2vec2", "wav2vec3"], r"figures\.families.*wav2vec3.*valid: .*hubert_large"),
@@ -50,8 +50,8 @@ BAD_NAMES = [
     ("downstream.tasks", ["phonemes", "phonems"], r"downstream\.tasks.*phonems.*valid: .*sentence_type"),
     ("downstream.probe.epochs", {"default": 10, "emotions": 3}, r"downstream\.probe\.epochs.*emotions.*valid: .*emotion"),
     ("preprocess.nc_override", {"UTS07": "nc.npy"}, r"preprocess\.nc_override.*UTS07.*valid: UTS01"),
-    ("demo.missing_stories", {"UTS02": ["sols"]}, r"demo\.missing_stories\.UTS02.*sols.*valid: .*souls"),
-    ("demo.missing_stories", {"UTS05": ["souls"]}, r"demo\.missing_stories.*UTS05.*valid: UTS01"),
+    ("data.demo.missing_stories", {"UTS02": ["sols"]}, r"data\.demo\.missing_stories\.UTS02.*sols.*valid: .*souls"),
+    ("data.demo.missing_stories", {"UTS05": ["souls"]}, r"data\.demo\.missing_stories.*UTS05.*valid: UTS01"),
     ("lowlevel.features", ["powspec", "diphones"], r"lowlevel\.features.*'diphones' is not one of .*'diphone'"),
     ("statistics.cross_family", [{"reference_family": "hubert", "reference_variant": "braintune",
                                   "family": "hubert_large", "variant": "pretrained"}],
@@ -80,7 +80,7 @@ def test_story_lists_are_not_empty(split):
 
 def test_lowlevel_features_are_computed_ones():
     config = _demo()
-    config["lowlevel_features"]["names"] = ["powspec"]
+    config["features"]["descriptors"]["names"] = ["powspec"]
     config["lowlevel"]["features"] = ["diphone"]
     with pytest.raises(btconfig.ConfigError, match=r"lowlevel\.features.*'diphone'.*valid: powspec"):
         btconfig.validate_config(config)

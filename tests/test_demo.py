@@ -8,7 +8,6 @@ import h5py
 import numpy as np
 import pytest
 import soundfile
-import yaml
 from conftest import REPO, demo_settings, generate_demo, tiny_config
 from praatio import textgrid
 
@@ -39,7 +38,7 @@ def test_every_file_of_the_layout_exists(tiny_dataset):
     for paths in files.values():
         for rel in paths:
             assert (root / rel).is_file(), rel
-    assert Path(config["demo"]["ground_truth"]).is_file()
+    assert Path(config["data"]["demo"]["ground_truth"]).is_file()
 
 
 def test_respdict_wav_and_tr_grid_agree(tiny_dataset):
@@ -63,7 +62,7 @@ def test_responses_have_the_real_keys_shapes_and_dtypes(tiny_dataset):
     respdict = load_respdict(root)
     test = config["stories"]["test"]
     n_vox = None
-    for subject in config["dataset"]["subjects"]:
+    for subject in config["data"]["subjects"]:
         for story in all_stories(config):
             path = response_path(root, subject, story)
             with h5py.File(path, "r") as f:
@@ -76,20 +75,20 @@ def test_responses_have_the_real_keys_shapes_and_dtypes(tiny_dataset):
                 if story == test:
                     reps = f["individual_repeats"]
                     assert reps.dtype == np.float64
-                    assert reps.shape == (config["demo"]["n_repeats"], *data.shape)
+                    assert reps.shape == (config["data"]["demo"]["n_repeats"], *data.shape)
                     # data is the repeat mean (both rounded to the storage quantum)
-                    assert np.abs(reps[...].mean(axis=0) - data[...]).max() <= config["demo"]["quantum"]
+                    assert np.abs(reps[...].mean(axis=0) - data[...]).max() <= config["data"]["demo"]["quantum"]
             TRGrid.from_config(respdict[story], config["timing"]).check_rows(data.shape[0], str(path))
             y = read_responses(path)
             assert y.dtype == np.float32 and np.isfinite(y).all()
             # each presentation is z-scored over time
             assert np.allclose(y.mean(axis=0), 0, atol=0.01) and np.allclose(y.std(axis=0, ddof=1), 1, atol=0.02) or story == test
-        assert read_repeats(response_path(root, subject, test)).shape[0] == config["demo"]["n_repeats"]
+        assert read_repeats(response_path(root, subject, test)).shape[0] == config["data"]["demo"]["n_repeats"]
 
 
 def test_voxels_are_s1_fullhead_voxels(tiny_dataset):
     root, config = tiny_dataset
-    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+    with h5py.File(config["data"]["demo"]["ground_truth"], "r") as gt:
         index = gt["voxels/volume_index"][...]
         shape = tuple(gt["voxels"].attrs["volume_shape"])
         assert gt.attrs["pycortex_subject"] == "S1" and gt.attrs["pycortex_xfm"] == "fullhead"
@@ -97,10 +96,10 @@ def test_voxels_are_s1_fullhead_voxels(tiny_dataset):
     import nibabel
 
     thin = np.asarray(
-        nibabel.load(Path(config["demo"]["pycortex_filestore"]) / "S1" / "transforms" / "fullhead" / "mask_thin.nii.gz").get_fdata()
+        nibabel.load(Path(config["data"]["demo"]["pycortex_filestore"]) / "S1" / "transforms" / "fullhead" / "mask_thin.nii.gz").get_fdata()
     ).T.astype(bool)
     assert shape == thin.shape == (31, 100, 100)
-    stride = config["demo"]["voxel_stride"]
+    stride = config["data"]["demo"]["voxel_stride"]
     assert np.array_equal(index, np.flatnonzero(thin.ravel())[::stride])
 
 
@@ -158,19 +157,19 @@ def test_generation_is_deterministic(tiny_dataset, tmp_path):
     generate_demo(other)
     files = [p for paths in dataset_files(config).values() for p in paths]
     for rel in files:
-        assert file_md5(root / rel) == file_md5(Path(again["dataset"]["root"]) / rel), rel
+        assert file_md5(root / rel) == file_md5(Path(again["data"]["root"]) / rel), rel
     for rel in files:
         if rel.endswith(".json") or "preprocessed_data" in rel or rel.endswith(".wav") or rel.endswith(".TextGrid"):
-            assert file_md5(root / rel) != file_md5(Path(other["dataset"]["root"]) / rel), rel
-    with h5py.File(config["demo"]["ground_truth"]) as a, h5py.File(again["demo"]["ground_truth"]) as b:
+            assert file_md5(root / rel) != file_md5(Path(other["data"]["root"]) / rel), rel
+    with h5py.File(config["data"]["demo"]["ground_truth"]) as a, h5py.File(again["data"]["demo"]["ground_truth"]) as b:
         assert np.array_equal(a["UTS01/nc"][...], b["UTS01/nc"][...])
 
 
 def test_ground_truth_contents(tiny_dataset):
     root, config = tiny_dataset
-    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+    with h5py.File(config["data"]["demo"]["ground_truth"], "r") as gt:
         n_vox = len(gt["voxels/volume_index"])
-        for subject in config["dataset"]["subjects"]:
+        for subject in config["data"]["subjects"]:
             g = gt[subject]
             nc = g["nc"][...]
             assert nc.shape == (n_vox,) and nc.min() >= 0 and nc.max() <= 0.9 + 1e-6
@@ -179,15 +178,15 @@ def test_ground_truth_contents(tiny_dataset):
                 mask = g[f"regions/{region}"][...]
                 assert mask.dtype == bool and mask.shape == (n_vox,) and mask.any()
                 assert nc[mask].mean() > nc[~mask].mean() + 0.2  # planted regions carry signal
-            assert g["weights_auditory"].shape == (config["demo"]["n_bands"], n_vox)
-            assert g["weights_semantic"].shape == (config["demo"]["semantic_dim"], n_vox)
+            assert g["weights_auditory"].shape == (config["data"]["demo"]["n_bands"], n_vox)
+            assert g["weights_semantic"].shape == (config["data"]["demo"]["semantic_dim"], n_vox)
             sp = g["signal_power"][...]
-            assert np.allclose(demo.cc_max_from_signal_power(sp, config["demo"]["n_repeats"]), nc, atol=1e-5)
+            assert np.allclose(demo.cc_max_from_signal_power(sp, config["data"]["demo"]["n_repeats"]), nc, atol=1e-5)
         assert not np.array_equal(gt["UTS01/weights_semantic"][...], gt["UTS02/weights_semantic"][...])
-        assert gt["semantic/vectors"].shape == (len(gt["semantic/words"]), config["demo"]["semantic_dim"])
+        assert gt["semantic/vectors"].shape == (len(gt["semantic/words"]), config["data"]["demo"]["semantic_dim"])
         assert json.loads(gt.attrs["respdict"]) == load_respdict(root)
-        assert gt["stories/souls"].attrs["voice"] in config["demo"]["voices"]
-    meta = json.loads((Path(config["demo"]["ground_truth"]).parent / "stimuli.json").read_text())
+        assert gt["stories/souls"].attrs["voice"] in config["data"]["demo"]["voices"]
+    meta = json.loads((Path(config["data"]["demo"]["ground_truth"]).parent / "stimuli.json").read_text())
     assert set(meta) == set(all_stories(config))
     words = read_textgrid(root / "derivative" / "TextGrids" / "souls.TextGrid").words
     assert meta["souls"]["n_words"] == len(words)
@@ -198,8 +197,8 @@ def test_noise_ceiling_of_the_repeats_recovers_the_truth(tiny_dataset):
     """The planted ceiling is what the repeats imply: on the tiny files, the docs/protocol.md 1.3 cc_max of
     the written repeats follows the truth and the planted regions stand out."""
     root, config = tiny_dataset
-    n_rep = config["demo"]["n_repeats"]
-    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+    n_rep = config["data"]["demo"]["n_repeats"]
+    with h5py.File(config["data"]["demo"]["ground_truth"], "r") as gt:
         nc = gt["UTS01/nc"][...].astype(np.float64)
         sp = gt["UTS01/signal_power"][...].astype(np.float64)
         regions = gt["UTS01/regions/auditory"][...] | gt["UTS01/regions/language"][...]
@@ -214,14 +213,14 @@ def test_noise_ceiling_of_a_long_test_story_correlates_above_0_9(tmp_path):
     story (about 740 rows). The sampling error of cc_max shrinks as 1/sqrt(rows) and is largest at low
     ceilings, so the default demo's 360-s story (about 170 rows) reaches r = 0.8 (config/README.md)."""
     config = tiny_config(tmp_path)
-    config["dataset"]["subjects"] = ["UTS01"]
+    config["data"]["subjects"] = ["UTS01"]
     config["stories"].update(braintuning_train=["souls"], alignment_train=["souls", "stagefright"])
-    config["demo"].update(story_duration_s=[20, 25], test_story_duration_s=1500, n_repeats=10, voxel_stride=40)
+    config["data"]["demo"].update(story_duration_s=[20, 25], test_story_duration_s=1500, n_repeats=10, voxel_stride=40)
     generate_demo(config)
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     repeats = read_repeats(response_path(root, "UTS01", config["stories"]["test"])).astype(np.float64)
     assert repeats.shape[0] == 10 and repeats.shape[1] > 700
-    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+    with h5py.File(config["data"]["demo"]["ground_truth"], "r") as gt:
         nc = gt["UTS01/nc"][...].astype(np.float64)
     assert nc.min() == 0.0 and nc.max() > 0.85  # the truth spans about 0 to 0.9
     r = np.corrcoef(cc_max(repeats), nc)[0, 1]
@@ -230,19 +229,19 @@ def test_noise_ceiling_of_a_long_test_story_correlates_above_0_9(tmp_path):
 
 def test_schema_names_the_bad_demo_key():
     config = load_config(REPO / "config" / "config.yaml")
-    config["demo"]["voxel_mask"] = "everything"
-    with pytest.raises(ConfigError, match=r"demo\.voxel_mask"):
+    config["data"]["demo"]["voxel_mask"] = "everything"
+    with pytest.raises(ConfigError, match=r"data\.demo\.voxel_mask"):
         validate_config(config)
-    config["demo"]["voxel_mask"] = "thin"
-    config["demo"]["n_voxel"] = 3
-    with pytest.raises(ConfigError, match=r"under 'demo'.*n_voxel"):
+    config["data"]["demo"]["voxel_mask"] = "thin"
+    config["data"]["demo"]["n_voxel"] = 3
+    with pytest.raises(ConfigError, match=r"under 'data.demo'.*n_voxel"):
         validate_config(config)
-    del config["demo"]["n_voxel"]
-    config["demo"]["voices"] = ["en-us", "en-us+f3"]  # breathy: not the same samples twice
+    del config["data"]["demo"]["n_voxel"]
+    config["data"]["demo"]["voices"] = ["en-us", "en-us+f3"]  # breathy: not the same samples twice
     with pytest.raises(ConfigError, match=r"demo\.voices"):
         validate_config(config)
-    config["demo"]["voices"] = ["en-us", "en-us+f4"]
-    config["demo"]["regions"]["auditory"] = ["AC"]
+    config["data"]["demo"]["voices"] = ["en-us", "en-us+f4"]
+    config["data"]["demo"]["regions"]["auditory"] = ["AC"]
     with pytest.raises(ConfigError, match=r"demo\.regions\.auditory"):
         validate_config(config)
 
@@ -250,16 +249,14 @@ def test_schema_names_the_bad_demo_key():
 def test_config_demo_section_is_optional_and_sized():
     config = load_config(REPO / "config" / "config.yaml")
     # rows of the demo's test story after test_trim are enough to score a model
-    n_rows = config["demo"]["test_story_duration_s"] / config["timing"]["tr_s"] - 10
+    n_rows = config["data"]["demo"]["test_story_duration_s"] / config["timing"]["tr_s"] - 10
     assert n_rows - config["timing"]["test_trim"] >= 20
-    with open(REPO / "config" / "ds003020.yaml") as handle:
-        paper = yaml.safe_load(handle)
-    assert "demo" not in paper or not paper["demo"] or paper["dataset"]["source"] != "demo"
+    assert load_config(REPO / "config" / "ds003020.yaml")["data"]["source"] != "demo"
 
 
 def test_short_story_fails_with_a_clear_message(tmp_path):
     config = tiny_config(tmp_path)
-    config["demo"]["story_duration_s"] = [3, 4]
+    config["data"]["demo"]["story_duration_s"] = [3, 4]
     with pytest.raises(ValueError, match=r"demo story '.*': .* response rows"):
         demo.make_story("souls", demo_settings(config)[0])
     assert json.dumps(dataset_files(config))
@@ -270,15 +267,15 @@ def test_encoding_model_on_the_true_drivers_finds_the_planted_regions(tmp_path):
     story in the planted regions, with the right driver family: band power in the auditory region,
     word semantics in the language regions."""
     config = tiny_config(tmp_path)
-    config["dataset"]["subjects"] = ["UTS01"]
+    config["data"]["subjects"] = ["UTS01"]
     config["stories"]["braintuning_train"] = ["souls", "howtodraw", "hangtime", "avatar"]
-    config["demo"].update(story_duration_s=[80, 90], test_story_duration_s=80)
+    config["data"]["demo"].update(story_duration_s=[80, 90], test_story_duration_s=80)
     generate_demo(config)
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     respdict = load_respdict(root)
     responses = demo_settings(config)[1]
     vocab = demo.demo_text.vocabulary()
-    _, vectors = demo.demo_text.semantic_vectors(config["demo"]["seed"], config["demo"]["semantic_dim"], config["demo"]["within_group_sd"])
+    _, vectors = demo.demo_text.semantic_vectors(config["data"]["demo"]["seed"], config["data"]["demo"]["semantic_dim"], config["data"]["demo"]["within_group_sd"])
     word_vectors = {w: vectors[i] for i, (w, _) in enumerate(vocab)}
     hrf = demo.spm_hrf(demo.FINE_DT)
     drivers = {s: demo.story_drivers(root, s, respdict[s], responses, word_vectors, hrf) for s in all_stories(config)}
@@ -286,7 +283,7 @@ def test_encoding_model_on_the_true_drivers_finds_the_planted_regions(tmp_path):
     train = [s for s in all_stories(config) if s != test]
     Y = np.vstack([read_responses(response_path(root, "UTS01", s)) for s in train]).astype(np.float64)
     Y_test = read_responses(response_path(root, "UTS01", test)).astype(np.float64)
-    with h5py.File(config["demo"]["ground_truth"], "r") as gt:
+    with h5py.File(config["data"]["demo"]["ground_truth"], "r") as gt:
         auditory = gt["UTS01/regions/auditory"][...]
         language = gt["UTS01/regions/language"][...]
 
@@ -322,22 +319,22 @@ def test_the_demo_depends_on_the_story_names_not_their_roles(tmp_path):
 
 
 def test_missing_stories_leave_the_response_files_out(tmp_path):
-    """demo.missing_stories mimics UTS04 lacking `life`: the subject's listed stories get no response
+    """data.demo.missing_stories mimics UTS04 lacking `life`: the subject's listed stories get no response
     file (the stimuli and the other subjects' responses are unchanged); the test story cannot be missing."""
     config = tiny_config(tmp_path)
-    config["dataset"]["subjects"] = ["UTS01", "UTS02"]
+    config["data"]["subjects"] = ["UTS01", "UTS02"]
     config["stories"].update(braintuning_train=["souls"], braintuning_val=["stagefright"], alignment_train=["souls"])
-    config["demo"].update(story_duration_s=[20, 25], test_story_duration_s=60, voxel_stride=200,
+    config["data"]["demo"].update(story_duration_s=[20, 25], test_story_duration_s=60, voxel_stride=200,
                           missing_stories={"UTS02": ["souls"]})
     _, responses = demo_settings(config)
     assert "derivative/preprocessed_data/UTS02/souls.hf5" not in response_files(responses)
     generate_demo(config)
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     assert not response_path(root, "UTS02", "souls").exists()
     assert response_path(root, "UTS01", "souls").exists() and response_path(root, "UTS02", "stagefright").exists()
-    config["demo"]["missing_stories"] = {"UTS02": [config["stories"]["test"]]}
+    config["data"]["demo"]["missing_stories"] = {"UTS02": [config["stories"]["test"]]}
     with pytest.raises(ValueError, match=r"demo\.missing_stories\.UTS02: the test story"):
         demo_settings(config)
-    config["demo"]["missing_stories"] = {"UTS05": ["souls"]}
+    config["data"]["demo"]["missing_stories"] = {"UTS05": ["souls"]}
     with pytest.raises(ValueError, match=r"demo\.missing_stories: subject 'UTS05'"):
         demo_settings(config)

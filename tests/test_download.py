@@ -112,7 +112,7 @@ def make_dataset(export: Path, config: dict) -> None:
         (export / "stimuli" / f"{s}.wav").write_bytes(rng.bytes(200_000 + 1000 * len(s)))
         (export / "derivative" / "TextGrids").mkdir(exist_ok=True)
         (export / "derivative" / "TextGrids" / f"{s}.TextGrid").write_text(f"File type = \"ooTextFile\"\n{s}\n")
-    for k, subject in enumerate(config["dataset"]["subjects"]):
+    for k, subject in enumerate(config["data"]["subjects"]):
         for s in stories:
             if subject == "UTS02" and s == "life":
                 continue  # like UTS04 in the real dataset
@@ -159,15 +159,15 @@ def dataset(server, tmp_path):
     under /git/ds003020.git."""
     config = load_config(REPO_ROOT / "config" / "ds003020.yaml")
     config = copy.deepcopy(config)
-    config["dataset"]["subjects"] = ["UTS01", "UTS02"]
-    config["dataset"]["root"] = str(tmp_path / "local" / "ds003020")
+    config["data"]["subjects"] = ["UTS01", "UTS02"]
+    config["data"]["root"] = str(tmp_path / "local" / "ds003020")
     config["stories"].update(braintuning_train=["souls"], braintuning_val=["stagefright", "life"],
                              alignment_train=["souls"], lowlevel_train=None, test="wheretheressmoke")
     config["preprocess"]["regions"]["source"] = "pycortex"
     export = server.root / "openneuro" / "ds003020"
     make_dataset(export, config)
     make_annex_repo(export, server.root / "git")
-    d = config["download"]
+    d = config["data"]["download"]
     d.update(base_url=f"{server.url}/openneuro/ds003020", repository=f"{server.url}/git/ds003020.git",
              manifest=str(tmp_path / "local" / "manifest.tsv"), backoff_s=0.01, retries=3, timeout_s=10,
              min_free_gb=0.0, known_missing={})
@@ -175,13 +175,13 @@ def dataset(server, tmp_path):
 
 
 def _entries(config):
-    manifest = read_manifest(config["download"]["manifest"])
+    manifest = read_manifest(config["data"]["download"]["manifest"])
     plan = dl.download_plan(config)
-    return {job: dl.resolve(paths, manifest, tuple(config["download"]["exclude"])) for job, paths in plan.items()}
+    return {job: dl.resolve(paths, manifest, tuple(config["data"]["download"]["exclude"])) for job, paths in plan.items()}
 
 
 def _build(config):
-    d = config["download"]
+    d = config["data"]["download"]
     write_manifest(d["manifest"], build_manifest(d["repository"], d["tag"]), source="test")
 
 
@@ -193,7 +193,7 @@ def test_parse_annex_target():
 
 def test_manifest_over_dumb_http_and_file_url(dataset, tmp_path):
     config, export = dataset
-    entries = build_manifest(config["download"]["repository"], TAG)  # dumb HTTP: full-clone fallback
+    entries = build_manifest(config["data"]["download"]["repository"], TAG)  # dumb HTTP: full-clone fallback
     by_path = {e.path: e for e in entries}
     files = sorted(str(p.relative_to(export)) for p in export.rglob("*") if p.is_file())
     assert sorted(by_path) == files
@@ -220,8 +220,8 @@ def test_plan_lists_exactly_the_needed_files(dataset):
     assert not any(p.startswith("sub-") or "/cache/" in p or p == "dataset_description.json" for p in paths)
     assert "derivative/pycortex-db/UTS01/transforms/xfm_auto/matrices.xfm" in paths
     assert len(paths) == 4 + 5 + 4 + 3 + 2 * 2  # wavs, TextGrids+respdict, UTS01, UTS02, pycortex files
-    summary = dl.plan_summary(dl.download_plan(config), read_manifest(config["download"]["manifest"]),
-                              config["dataset"]["root"], ("/cache/",))
+    summary = dl.plan_summary(dl.download_plan(config), read_manifest(config["data"]["download"]["manifest"]),
+                              config["data"]["root"], ("/cache/",))
     total = sum((export / p).stat().st_size for p in paths)
     assert f"{len(paths)} files, {total / 1e9:.2f} GB in total" in summary
 
@@ -229,18 +229,18 @@ def test_plan_lists_exactly_the_needed_files(dataset):
 def test_missing_story_error_rule(dataset):
     config, _ = dataset
     _build(config)
-    config["dataset"]["missing_story"] = "error"
+    config["data"]["missing_story"] = "error"
     with pytest.raises(MissingStoryError, match="UTS02 has no story 'life'"):
         available_stories(config, "UTS02", "braintuning_val")
-    config["dataset"]["missing_story"] = "skip"
+    config["data"]["missing_story"] = "skip"
     assert available_stories(config, "UTS02", "braintuning_val") == ["stagefright"]
 
 
 def test_full_fetch_then_files_are_readable(dataset, server):
     config, export = dataset
     _build(config)
-    opts = dl.FetchOptions.from_config(config["download"])
-    root = Path(config["dataset"]["root"])
+    opts = dl.FetchOptions.from_config(config["data"]["download"])
+    root = Path(config["data"]["root"])
     for job, entries in _entries(config).items():
         dl.fetch(entries, root, opts, staging=root / ".staging", show_progress=False)
     for e in (e for es in _entries(config).values() for e in es):
@@ -261,8 +261,8 @@ def test_cut_off_transfer_is_resumed_with_range(dataset, server):
     entry = next(e for e in _entries(config)["stimuli"] if e.path.endswith("souls.wav"))
     url_path = f"/openneuro/ds003020/{entry.path}"
     server.faults[url_path] = {"kind": "cut", "after": 70_000, "times": 2}
-    root = Path(config["dataset"]["root"])
-    dl.fetch([entry], root, dl.FetchOptions.from_config(config["download"]), show_progress=False)
+    root = Path(config["data"]["root"])
+    dl.fetch([entry], root, dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
     assert (root / entry.path).read_bytes() == (export / entry.path).read_bytes()
     ranges = [r for p, r in server.requests if p == url_path]
     assert ranges == [None, "bytes=70000-", "bytes=140000-"]
@@ -273,11 +273,11 @@ def test_resume_after_interrupted_run(dataset, server):
     config, export = dataset
     _build(config)
     entry = next(e for e in _entries(config)["stimuli"] if e.path.endswith("life.wav"))
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     part = root / (entry.path + ".part")
     part.parent.mkdir(parents=True)
     part.write_bytes((export / entry.path).read_bytes()[:12345])
-    dl.fetch([entry], root, dl.FetchOptions.from_config(config["download"]), show_progress=False)
+    dl.fetch([entry], root, dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
     assert (root / entry.path).read_bytes() == (export / entry.path).read_bytes()
     assert [r for p, r in server.requests if p.endswith("life.wav")] == ["bytes=12345-"]
 
@@ -288,8 +288,8 @@ def test_server_without_range_support_restarts_cleanly(dataset, server):
     server.ranges = False
     entry = next(e for e in _entries(config)["stimuli"] if e.path.endswith("souls.wav"))
     server.faults[f"/openneuro/ds003020/{entry.path}"] = {"kind": "cut", "after": 50_000, "times": 1}
-    root = Path(config["dataset"]["root"])
-    dl.fetch([entry], root, dl.FetchOptions.from_config(config["download"]), show_progress=False)
+    root = Path(config["data"]["root"])
+    dl.fetch([entry], root, dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
     assert (root / entry.path).read_bytes() == (export / entry.path).read_bytes()
 
 
@@ -298,8 +298,8 @@ def test_transient_503_is_retried_and_retries_are_bounded(dataset, server):
     _build(config)
     entry = next(e for e in _entries(config)["stimuli"] if e.path.endswith("souls.wav"))
     url_path = f"/openneuro/ds003020/{entry.path}"
-    root = Path(config["dataset"]["root"])
-    opts = dl.FetchOptions.from_config(config["download"])
+    root = Path(config["data"]["root"])
+    opts = dl.FetchOptions.from_config(config["data"]["download"])
     server.faults[url_path] = {"kind": "status", "status": 503, "times": 2}
     dl.fetch([entry], root, opts, show_progress=False)
     assert (root / entry.path).exists()
@@ -316,14 +316,14 @@ def test_corrupted_file_is_detected_and_removed(dataset, server):
     _build(config)
     entry = next(e for e in _entries(config)["responses_UTS01"] if e.path.endswith("souls.hf5"))
     server.faults[f"/openneuro/ds003020/{entry.path}"] = {"kind": "corrupt", "times": 1}
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     with pytest.raises(dl.DownloadError) as err:
-        dl.fetch([entry], root, dl.FetchOptions.from_config(config["download"]), show_progress=False)
+        dl.fetch([entry], root, dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
     message = str(err.value)
     assert entry.path in message and "MD5 check failed" in message and f"expected {entry.md5}" in message
     assert not (root / entry.path).exists() and not (root / (entry.path + ".part")).exists()
     # the next attempt (fault gone) succeeds
-    dl.fetch([entry], root, dl.FetchOptions.from_config(config["download"]), show_progress=False)
+    dl.fetch([entry], root, dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
     assert (root / entry.path).read_bytes() == (export / entry.path).read_bytes()
 
 
@@ -332,9 +332,9 @@ def test_size_mismatch_names_expected_and_received(dataset):
     _build(config)
     good = next(e for e in _entries(config)["stimuli"] if e.path.endswith("souls.wav"))
     wrong = Entry(good.path, good.size - 10, good.md5, True)
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     with pytest.raises(dl.DownloadError, match=rf"size check failed: expected {good.size - 10} bytes, received {good.size}"):
-        dl.fetch([wrong], root, dl.FetchOptions.from_config(config["download"]), show_progress=False)
+        dl.fetch([wrong], root, dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
     assert not list(root.rglob("souls.wav*"))
 
 
@@ -344,10 +344,10 @@ def test_404_is_reported_clearly_and_other_files_still_arrive(dataset, server):
     entries = _entries(config)["stimuli"]
     gone = entries[0]
     (export / gone.path).unlink()
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     with pytest.raises(dl.DownloadError) as err:
-        dl.fetch(entries, root, dl.FetchOptions.from_config(config["download"]), show_progress=False)
-    assert f"{gone.path}: HTTP 404 Not Found at {config['download']['base_url']}/{gone.path}" in str(err.value)
+        dl.fetch(entries, root, dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
+    assert f"{gone.path}: HTTP 404 Not Found at {config['data']['download']['base_url']}/{gone.path}" in str(err.value)
     assert "1 of 4 downloads failed" in str(err.value)
     assert [p for p, _ in server.requests].count(f"/openneuro/ds003020/{gone.path}") == 1  # not retried
     # the other files of the call arrived and were verified
@@ -358,9 +358,9 @@ def test_staging_keeps_verified_files_for_the_rerun(dataset, server):
     config, export = dataset
     _build(config)
     entries = _entries(config)["stimuli"]
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     server.faults[f"/openneuro/ds003020/{entries[0].path}"] = {"kind": "status", "status": 404, "times": 1}
-    opts = dl.FetchOptions.from_config(config["download"])
+    opts = dl.FetchOptions.from_config(config["data"]["download"])
     with pytest.raises(dl.DownloadError):
         dl.fetch(entries, root, opts, staging=root / ".staging", show_progress=False)
     assert not any((root / e.path).exists() for e in entries)
@@ -373,10 +373,10 @@ def test_staging_keeps_verified_files_for_the_rerun(dataset, server):
 def test_disk_space_is_checked_before_any_transfer(dataset, server):
     config, _ = dataset
     _build(config)
-    config["download"]["min_free_gb"] = 1e9  # an exabyte margin
+    config["data"]["download"]["min_free_gb"] = 1e9  # an exabyte margin
     with pytest.raises(dl.DownloadError, match="not enough disk space"):
-        dl.fetch(_entries(config)["stimuli"], config["dataset"]["root"],
-                 dl.FetchOptions.from_config(config["download"]), show_progress=False)
+        dl.fetch(_entries(config)["stimuli"], config["data"]["root"],
+                 dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
     assert not [p for p, _ in server.requests if p.startswith("/openneuro/")]
 
 
@@ -400,17 +400,17 @@ def test_parallel_downloads_are_bounded(dataset, server, monkeypatch):
                 active[0] -= 1
 
     monkeypatch.setattr(dl, "fetch_one", counting)
-    config["download"]["max_parallel"] = 2
+    config["data"]["download"]["max_parallel"] = 2
     entries = [e for es in _entries(config).values() for e in es]
-    dl.fetch(entries, config["dataset"]["root"], dl.FetchOptions.from_config(config["download"]), show_progress=False)
+    dl.fetch(entries, config["data"]["root"], dl.FetchOptions.from_config(config["data"]["download"]), show_progress=False)
     assert peak[0] == 2
 
 
 def test_fetch_urls_checks_md5(dataset, server, tmp_path):
     config, export = dataset
-    opts = dl.FetchOptions.from_config(config["download"])
+    opts = dl.FetchOptions.from_config(config["data"]["download"])
     src = export / "derivative" / "respdict.json"
-    url = f"{config['download']['base_url']}/derivative/respdict.json"
+    url = f"{config['data']['download']['base_url']}/derivative/respdict.json"
     dl.fetch_urls({url: tmp_path / "atlas" / "a.json"}, opts, md5={"a.json": hashlib.md5(src.read_bytes()).hexdigest()})
     assert (tmp_path / "atlas" / "a.json").read_bytes() == src.read_bytes()
     with pytest.raises(dl.DownloadError, match="MD5 check failed: expected 0{32}"):
@@ -465,14 +465,14 @@ def test_download_job_fetches_its_declared_outputs(dataset, server):
     manifest: the dataset paths come from the outputs, whatever the root; network settings change no file."""
     config, export = dataset
     _build(config)
-    root = Path(config["dataset"]["root"])
+    root = Path(config["data"]["root"])
     plan = dl.download_plan(config)
     outputs = [root / p.rstrip("/") for p in plan["transcripts"] + plan["pycortex_UTS01"]]
-    manifest = read_manifest(config["download"]["manifest"])
+    manifest = read_manifest(config["data"]["download"]["manifest"])
     found_root, paths = dl.dataset_paths(outputs, manifest)
     assert found_root == root and paths == plan["transcripts"] + plan["pycortex_UTS01"]
-    fast = dl.FetchOptions.from_config({**config["download"], "max_parallel": 8, "retries": 1})
-    dl.download_files(outputs, config["download"]["manifest"], tuple(config["download"]["exclude"]), fast)
+    fast = dl.FetchOptions.from_config({**config["data"]["download"], "max_parallel": 8, "retries": 1})
+    dl.download_files(outputs, config["data"]["download"]["manifest"], tuple(config["data"]["download"]["exclude"]), fast)
     for path in plan["transcripts"]:
         assert (root / path).read_bytes() == (export / path).read_bytes()
     assert (root / "derivative/pycortex-db/UTS01/transforms/xfm_auto/matrices.xfm").is_file()

@@ -12,9 +12,11 @@ import soundfile as sf
 
 from braintune import config as btconfig
 from braintune.downstream import embed, run
+from braintune.downstream.tables import read_means
 from braintune.figures import downstream as figdownstream
 from braintune.figures import preference as figpreference
 from braintune.preference import run as prefrun
+from braintune.preference.tables import read_means as read_preference_means
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -71,7 +73,8 @@ def pipeline(tmp_path_factory):
                      index, str(tmp / "index" / "timit_targets.h5"), tmp / "probes.tsv")
     run.asr_variant(run.AsrSettings.from_config(ds, family, "cpu", 0), index["timit"], None, tmp / "asr.tsv",
                     tmp / "asr.json", {"family": "wav2vec2", "variant": "pretrained", "owner": "shared"})
-    return tmp, {"seed": 0, "downstream": ds, "models": {"wav2vec2": family}}
+    figures = btconfig.load_config(REPO / "config" / "config.yaml")["figures"]
+    return tmp, {"seed": 0, "downstream": ds, "figures": figures, "models": {"wav2vec2": family}}
 
 
 def test_index_targets_and_baselines(pipeline):
@@ -172,7 +175,7 @@ def test_asr_and_collect_and_figures(pipeline, tmp_path):
                 tmp_path / "scores.tsv", tmp_path / "summary.tsv", tmp_path / "means.tsv")
     summary = pd.read_csv(tmp_path / "summary.tsv", sep="\t")
     assert set(summary.variant) == {"pretrained", "braintuned"} and (summary.n_parameters > 0).all()
-    means = figdownstream.read_means(tmp_path / "means.tsv")
+    means = read_means(tmp_path / "means.tsv")
     # one row per family x variant x task, with the task's plotted metric
     assert dict(zip(means.task, means.metric)) == {"asr": "one_minus_wer", "mfcc": "r2", "fbank": "r2",
                                                     "phonemes": "f1_macro", "sentence_type": "f1_macro"}
@@ -187,7 +190,7 @@ def test_asr_and_collect_and_figures(pipeline, tmp_path):
     assert tuned.baseline == baselines[(baselines.task == "sentence_type") & (baselines.metric == "f1_macro")].value.iloc[0]
     assert means[means.task.isin(["asr", "mfcc"])].baseline.isna().all()
     out = {n: {e: tmp_path / f"{n}.{e}" for e in ("pdf", "png")} for n in figdownstream.FIGURES}
-    fig_settings = figdownstream.DownstreamFigureSettings.from_config(config["downstream"]["figures"], ["wav2vec2"])
+    fig_settings = figdownstream.DownstreamFigureSettings.from_config(config["figures"]["downstream"], ["wav2vec2"])
     figdownstream.downstream_figures(means, fig_settings, out)
     assert all(p.stat().st_size > 1000 for paths in out.values() for p in paths.values())
 
@@ -197,7 +200,7 @@ def test_unknown_comparison_family_is_an_error(pipeline, tmp_path):
     means = pd.DataFrame([{"family": "wav2vec2", "variant": "pretrained", "task": "asr", "metric": "one_minus_wer",
                            "mean": 0.5, "se": np.nan, "n": 1, "baseline": np.nan, "gain": 0.0, "gain_se": 0.0,
                            "n_parameters": 10, "train_stories": np.nan}])
-    section = {**config["downstream"]["figures"], "comparison_family": "nosuchfamily"}
+    section = {**config["figures"]["downstream"], "comparison_family": "nosuchfamily"}
     settings = figdownstream.DownstreamFigureSettings.from_config(section, ["wav2vec2"])
     with pytest.raises(ValueError, match="comparison_family 'nosuchfamily'.*wav2vec2"):
         figdownstream.downstream_figures(means, settings, {})
@@ -221,7 +224,7 @@ def test_preference_table_and_fig8(tmp_path):
     table = pd.read_csv(tmp_path / "pref.tsv", sep="\t")
     assert len(table) == 6 and set(table.layer) == {3, 5} and (table.n_targets == 2).all()
     assert np.allclose(table.d, table.semantic - table.phonetic, atol=1e-6)
-    means = figpreference.read_means(tmp_path / "means.tsv")
+    means = read_preference_means(tmp_path / "means.tsv")
     tuned = table[table.variant == "braintuned"]
     row = means[(means.variant == "braintuned") & (means.layer == 3)].iloc[0]
     d = tuned[tuned.layer == 3].d

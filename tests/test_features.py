@@ -231,11 +231,12 @@ def test_model_design_job_roundtrip(tmp_path):
                                                  timing, ["a", "b"], "t")
     design.run_model_design_job(settings, paths, outs, tmp_path / "respdict.json", attrs={"family": "x"})
     d = design.read_design(outs[3])
-    assert d["X_train"].shape == (20 + 22, 8) and d["X_test"].shape == (25 - 5, 8)
-    assert list(d["attrs"]["train_stories"]) == ["a", "b"] and d["attrs"]["test_story"] == "t"
-    assert list(d["attrs"]["delays"]) == [1, 2] and d["attrs"]["layer"] == 3 and d["attrs"]["family"] == "x"
-    assert set(d["zscored"]) == {"a", "b", "t"} and d["zscored"]["t"].shape == (25, 4)
-    np.testing.assert_allclose(d["zscored"]["a"].mean(0), 0, atol=1e-5)
+    assert d.X_train.shape == (20 + 22, 8) and d.X_test.shape == (25 - 5, 8)
+    assert d.train_stories == ["a", "b"] and d.test_story == "t"
+    assert list(d.attrs["delays"]) == [1, 2] and d.attrs["layer"] == 3 and d.attrs["family"] == "x"
+    zscored, delays = design.read_zscored(outs[3], ["a", "b"], "t")
+    assert delays == [1, 2] and set(zscored) == {"a", "b", "t"} and zscored["t"].shape == (25 - 5, 4)
+    np.testing.assert_allclose(zscored["a"].mean(0), 0, atol=1e-5)
     (tmp_path / "short.json").write_text(json.dumps({"a": 40}))
     with pytest.raises(KeyError, match=r"short.json: no TR count"):
         design.run_model_design_job(settings, paths, outs, tmp_path / "short.json")

@@ -29,21 +29,23 @@ def test_design_rows_match_responses(tiny_dataset, tmp_path):
     settings = design.DesignSettings.from_config(config["features"], config["timing"], train, test)
     design.run_model_design_job(settings, outs, layers, root / "derivative" / "respdict.json")
     d = design.read_design(layers[family["layers"][-1]])
-    subject = config["dataset"]["subjects"][0]
+    subject = config["data"]["subjects"][0]
     n_rows = [read_responses(response_path(root, subject, s)).shape[0] for s in train]
-    assert d["X_train"].shape[0] == sum(n_rows)
-    assert np.bincount(d["train_story"]).tolist() == n_rows
+    assert d.X_train.shape[0] == sum(n_rows)
+    assert np.bincount(d.train_story).tolist() == n_rows
     n_test = read_responses(response_path(root, subject, test)).shape[0] - config["timing"]["test_trim"]
-    assert d["X_test"].shape == (n_test, 32 * len(config["features"]["delays"]))
+    assert d.X_test.shape == (n_test, 32 * len(config["features"]["delays"]))
+    zscored, _ = design.read_zscored(layers[family["layers"][-1]], [s for s in stories if s != test], test)
     for story in stories:
-        assert d["zscored"][story].shape[0] == TRGrid.from_config(respdict[story], config["timing"]).n_rows
-    assert np.isfinite(d["X_train"]).all() and np.abs(d["X_train"]).max() > 0
+        rows = TRGrid.from_config(respdict[story], config["timing"]).n_rows
+        assert zscored[story].shape[0] == (rows - config["timing"]["test_trim"] if story == test else rows)
+    assert np.isfinite(d.X_train).all() and np.abs(d.X_train).max() > 0
 
 
 def test_descriptors_follow_the_transcripts(tiny_dataset, tmp_path):
     root, config = tiny_dataset
     stories = sorted(all_stories(config))
-    cfg = {**config["lowlevel_features"], "articulation_downsample": "count"}
+    cfg = {**config["features"]["descriptors"], "articulation_downsample": "count"}
     outs = {s: tmp_path / f"{s}.h5" for s in stories}
     inventories = descriptors.run_descriptors_job(
         descriptors.DescriptorSettings.from_config(cfg, config["features"], config["timing"]),

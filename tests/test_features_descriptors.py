@@ -186,6 +186,6 @@ def test_descriptors_job_and_design(tmp_path):
                                                         lanczos=False)
     design.run_descriptor_design_job(design_settings, outs, design_outs, tmp_path / "respdict.json")
     d = design.read_design(design_outs["articulation"])
-    assert d["X_train"].shape == (40, 88) and d["X_test"].shape == (52 - 20 - 10, 88)
-    assert d["feature_names"][9] == "affricate" and d["attrs"]["feature"] == "articulation"
-    assert design.read_design(design_outs["powspec"])["X_train"].shape == (40, 448 * 4)
+    assert d.X_train.shape == (40, 88) and d.X_test.shape == (52 - 20 - 10, 88)
+    assert d.feature_names[9] == "affricate" and d.attrs["feature"] == "articulation"
+    assert design.read_design(design_outs["powspec"]).X_train.shape == (40, 448 * 4)

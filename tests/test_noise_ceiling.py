@@ -147,11 +147,11 @@ def nc_demo(tmp_path_factory):
     from conftest import generate_demo, tiny_config
 
     config = tiny_config(tmp_path_factory.mktemp("nc_demo"))
-    config["dataset"]["subjects"] = ["UTS01"]
+    config["data"]["subjects"] = ["UTS01"]
     config["stories"].update(braintuning_train=["souls"], braintuning_val=["stagefright"], alignment_train=["souls"])
-    config["demo"].update(test_story_duration_s=240, n_repeats=10, story_duration_s=[30, 32])
+    config["data"]["demo"].update(test_story_duration_s=240, n_repeats=10, story_duration_s=[30, 32])
     generate_demo(config)
-    return Path(config["dataset"]["root"]), config
+    return Path(config["data"]["root"]), config
 
 
 def test_demo_noise_ceiling_matches_ground_truth(nc_demo, tmp_path):
@@ -159,7 +159,7 @@ def test_demo_noise_ceiling_matches_ground_truth(nc_demo, tmp_path):
     and as close as ~110 rows of 10 repeats allow (the estimate's own sampling error)."""
     root, config = nc_demo
     test = root / "derivative/preprocessed_data/UTS01/wheretheressmoke.hf5"
-    with h5py.File(config["demo"]["ground_truth"]) as f:
+    with h5py.File(config["data"]["demo"]["ground_truth"]) as f:
         truth = f["UTS01/nc"][...]
     nc = write_noise_ceiling(test, tmp_path / "nc.h5", 0.4, "all", config["timing"]["test_trim"])
     assert nc.shape == truth.shape
@@ -167,7 +167,7 @@ def test_demo_noise_ceiling_matches_ground_truth(nc_demo, tmp_path):
     assert abs(np.median(nc - truth)) < 0.03
     assert np.mean(np.abs(nc - truth)) < 0.16
     # ... and as well as an ideal i.i.d. simulation with the same true signal power, rows and repeats
-    with h5py.File(config["demo"]["ground_truth"]) as f:
+    with h5py.File(config["data"]["demo"]["ground_truth"]) as f:
         sp = f["UTS01/signal_power"][...].astype(np.float64)
     n_rep, n_rows = 10, h5py.File(test)["individual_repeats"].shape[1]
     ideal, _ = simulate(np.clip(sp, 1e-6, 1 - 1e-6), n_rep, n_rows, seed=11)

@@ -135,9 +135,9 @@ def _config(source="openneuro", missing_rule="skip"):
     from braintune.config import load_config
 
     config = copy.deepcopy(load_config(REPO_ROOT / "config" / "ds003020.yaml"))
-    config["dataset"]["source"] = source
-    config["dataset"]["missing_story"] = missing_rule
-    config["download"]["manifest"] = "/nonexistent/manifest.tsv"
+    config["data"]["source"] = source
+    config["data"]["missing_story"] = missing_rule
+    config["data"]["download"]["manifest"] = "/nonexistent/manifest.tsv"
     return config
 
 
@@ -161,10 +161,10 @@ def test_missing_story_error_and_test_story_never_skipped():
     with pytest.raises(MissingStoryError, match="UTS04 has no story 'life'"):
         available_stories(config, "UTS04", "braintuning_val")
     config = _config()
-    config["download"]["known_missing"] = {"UTS02": ["wheretheressmoke"]}
+    config["data"]["download"]["known_missing"] = {"UTS02": ["wheretheressmoke"]}
     with pytest.raises(MissingStoryError, match="test story"):
         available_stories(config, "UTS02", "test")
-    config["download"]["known_missing"] = {"UTS02": ["stagefright", "life"]}
+    config["data"]["download"]["known_missing"] = {"UTS02": ["stagefright", "life"]}
     with pytest.raises(MissingStoryError, match="none of the stories of stories.braintuning_val"):
         available_stories(config, "UTS02", "braintuning_val")
 
@@ -173,11 +173,11 @@ def test_manifest_decides_once_fetched(tmp_path):
     from braintune.data.manifest import Entry, write_manifest
 
     config = _config()
-    config["download"]["manifest"] = str(tmp_path / "m.tsv")
-    config["download"]["known_missing"] = {}
+    config["data"]["download"]["manifest"] = str(tmp_path / "m.tsv")
+    config["data"]["download"]["known_missing"] = {}
     stories = split_stories(config, "all")
     entries = [Entry(f"derivative/preprocessed_data/{s}/{st}.hf5", 1, "0" * 32, True)
-               for s in config["dataset"]["subjects"] for st in stories if not (s == "UTS07" and st == "buck")]
+               for s in config["data"]["subjects"] for st in stories if not (s == "UTS07" and st == "buck")]
     write_manifest(tmp_path / "m.tsv", entries)
     assert "buck" not in available_stories(config, "UTS07", "alignment_train")
     assert "life" in available_stories(config, "UTS04", "braintuning_val")  # the manifest has it here
@@ -186,9 +186,9 @@ def test_manifest_decides_once_fetched(tmp_path):
 
 
 def test_demo_missing_stories_key():
-    """The demo's stories are known from demo.missing_stories (what the generator leaves out)."""
+    """The demo's stories are known from data.demo.missing_stories (what the generator leaves out)."""
     config = _config(source="demo")
-    config["demo"]["missing_stories"] = {"UTS01": ["souls"]}
+    config["data"]["demo"]["missing_stories"] = {"UTS01": ["souls"]}
     assert "souls" not in available_stories(config, "UTS01", "braintuning_train")
     assert "souls" in available_stories(config, "UTS02", "braintuning_train")
 

@@ -163,7 +163,7 @@ def test_pycortex_target():
     from braintune.config import load_config
 
     demo = load_config(REPO_ROOT / "config" / "config.yaml")
-    assert R.pycortex_target(demo, "UTS01") == (demo["demo"]["pycortex_filestore"], "S1", "fullhead")
+    assert R.pycortex_target(demo, "UTS01") == (demo["data"]["demo"]["pycortex_filestore"], "S1", "fullhead")
     real = load_config(REPO_ROOT / "config" / "ds003020.yaml")
     assert R.pycortex_target(real, "UTS03") == ("resources/pycortex-db", "UTS03", "UTS03_auto")
 
@@ -176,8 +176,8 @@ def test_demo_regions_and_outputs(tiny_dataset, tmp_path):
     config = copy.deepcopy(config)
     settings = R.RegionSettings.from_config(config["preprocess"]["regions"])
     assert settings.params() == {"source": "demo", "demo_map": config["preprocess"]["regions"]["demo_map"]}
-    masks, parcels, attrs = R.subject_regions(settings, "UTS01", v, ground_truth=config["demo"]["ground_truth"])
-    with h5py.File(config["demo"]["ground_truth"]) as f:
+    masks, parcels, attrs = R.subject_regions(settings, "UTS01", v, ground_truth=config["data"]["demo"]["ground_truth"])
+    with h5py.File(config["data"]["demo"]["ground_truth"]) as f:
         planted = {k: f[f"UTS01/regions/{k}"][...] for k in f["UTS01/regions"]}
     np.testing.assert_array_equal(masks["late_language"], planted["language_temporal"] | planted["language_frontal"])
     np.testing.assert_array_equal(masks["primary_auditory"], planted["auditory"])
@@ -194,14 +194,14 @@ def test_demo_regions_and_outputs(tiny_dataset, tmp_path):
     first = rows[1].split("\t")
     assert all(masks[name][int(first[0])] for name in first[2].split(","))
     with pytest.raises(ValueError, match="responses have"):
-        R.subject_regions(settings, "UTS01", v + 1, ground_truth=config["demo"]["ground_truth"])
+        R.subject_regions(settings, "UTS01", v + 1, ground_truth=config["data"]["demo"]["ground_truth"])
     with pytest.raises(ValueError, match="required"):
         R.write_regions(tmp_path / "r2.h5", {"late_language": masks["late_language"]}, v, attrs)
     bad = copy.deepcopy(config)
     bad["preprocess"]["regions"]["demo_map"]["late_language"] = ["nonexistent"]
     with pytest.raises(KeyError, match="not planted"):
         R.subject_regions(R.RegionSettings.from_config(bad["preprocess"]["regions"]), "UTS01", v,
-                          ground_truth=config["demo"]["ground_truth"])
+                          ground_truth=config["data"]["demo"]["ground_truth"])
 
 
 def test_pycortex_overlay_fallback_on_s1():

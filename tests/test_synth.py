@@ -127,7 +127,7 @@ def test_the_same_request_gives_the_same_samples_in_separate_processes():
 
     from braintune.config import load_config
 
-    voices = load_config(REPO / "config" / "config.yaml")["demo"]["voices"]
+    voices = load_config(REPO / "config" / "config.yaml")["data"]["demo"]["voices"]
     voices = sorted(set(voices) | {f"en-us+{v}" for v in _VOICE_VARIANTS})
     script = (
         "import hashlib, json, sys\n"

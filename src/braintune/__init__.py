@@ -5,7 +5,7 @@ inputs and parameters, call one function here, and write outputs. Modules mirror
 the pipeline (and the sections of Moussa, Klakow & Toneva, ICLR 2025):
 
 ``config``      configuration loading and JSON-schema validation
-``timing``      the TR grid and response-row bookkeeping (DECISIONS.md 2)
+``timing``      the TR grid and response-row bookkeeping (docs/decisions.md 2)
 ``audio``, ``transcripts``, ``responses``   reading ds003020 stimuli, TextGrids and fMRI
 ``data``        the generated miniature (``data.demo``) and the ds003020 download
 ``models``      model registry (wav2vec2, HuBERT, Whisper encoder)

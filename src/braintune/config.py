@@ -197,7 +197,7 @@ def _name_checks(config: dict) -> list[str]:
         return problems  # the checks below rely on valid variant names
     models = config["models"]
     families = list(models)
-    subjects = list(config["dataset"]["subjects"])
+    subjects = list(config["data"]["subjects"])
     stories = all_stories(config)
     configured = list(dict.fromkeys(v for family in families for v in models[family]["variants"]))
     aligned = {family: stage_variants(config, "alignment", family) for family in families}
@@ -252,15 +252,15 @@ def _name_checks(config: dict) -> list[str]:
                 out += _unknown(f"figures.{key}", [figures[key]], have,
                                 f"a variant of {flatmap_family} (figures.flatmap_family) in {stage}")
     out += _unknown("figures.representative_subject", [figures["representative_subject"]], subjects,
-                    "a subject of dataset.subjects")
+                    "a subject of data.subjects")
     for key in ("flatmap_subjects", "nc_subjects"):
-        out += _unknown(f"figures.{key}", figures[key] or [], subjects, "a subject of dataset.subjects")
+        out += _unknown(f"figures.{key}", figures[key] or [], subjects, "a subject of data.subjects")
 
     # alignment and low-level impact
     out += _unknown("alignment.regions", config["alignment"]["regions"] or [], regions,
                     "a region of preprocess.regions")
-    out += _unknown("lowlevel.features", config["lowlevel"]["features"] or [], config["lowlevel_features"]["names"],
-                    "a feature of lowlevel_features.names")
+    out += _unknown("lowlevel.features", config["lowlevel"]["features"] or [], config["features"]["descriptors"]["names"],
+                    "a feature of features.descriptors.names")
     wanted_layers = config["lowlevel"]["layers"]
     if wanted_layers is not None:
         analysed = lowlevel_families(config)
@@ -279,15 +279,16 @@ def _name_checks(config: dict) -> list[str]:
     out += _unknown("downstream.probe.epochs", [k for k in downstream["probe"]["epochs"] if k != "default"],
                     PROBE_TASKS, "a probe task")
     for key in ("comparison_family", "base_family", "data_size_family"):
-        out += _unknown(f"downstream.figures.{key}", [downstream["figures"][key]], families, "a family of models")
+        out += _unknown(f"figures.downstream.{key}", [config["figures"]["downstream"][key]], families,
+                        "a family of models")
 
     # subjects and stories named outside the story lists
     out += _unknown("preprocess.nc_override", config["preprocess"]["nc_override"], subjects,
-                    "a subject of dataset.subjects")
-    missing = config["demo"]["missing_stories"]
-    out += _unknown("demo.missing_stories", missing, subjects, "a subject of dataset.subjects")
+                    "a subject of data.subjects")
+    missing = config["data"]["demo"]["missing_stories"]
+    out += _unknown("data.demo.missing_stories", missing, subjects, "a subject of data.subjects")
     for subject, names in missing.items():
-        out += _unknown(f"demo.missing_stories.{subject}", names, stories, "a story of the config's story lists")
+        out += _unknown(f"data.demo.missing_stories.{subject}", names, stories, "a story of the config's story lists")
     return out
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from braintune.alignment.encoding import open_h5
+from braintune.utils import read_dataset, read_tsv
 
 log = logging.getLogger(__name__)
 
@@ -191,23 +191,9 @@ def participant_tests(
 # --- tables ---------------------------------------------------------------------------------
 
 
-def read_tsv(path: str | os.PathLike) -> pd.DataFrame:
-    """A TSV with a header; an unreadable file raises an error naming it."""
-    try:
-        return pd.read_csv(path, sep="\t")
-    except (OSError, ValueError) as err:  # pandas' EmptyDataError and ParserError are ValueErrors
-        raise ValueError(f"{path}: cannot read as a TSV table ({err})") from err
-
-
 def read_tables(paths: Iterable[str | os.PathLike], required: Sequence[str]) -> pd.DataFrame:
     """Concatenate per-job TSVs (alignment or low-level rows) that have the columns ``required``."""
-    frames = []
-    for path in paths:
-        frame = read_tsv(path)
-        missing = [c for c in required if c not in frame.columns]
-        if missing:
-            raise KeyError(f"{path}: missing column(s) {missing}; has {list(frame.columns)}")
-        frames.append(frame)
+    frames = [read_tsv(path, required) for path in paths]
     if not frames:
         raise ValueError("statistics: no input tables")
     return pd.concat(frames, ignore_index=True)
@@ -280,7 +266,9 @@ class VoxelSource:
 
 
 def _read_masks(source: VoxelSource) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    from braintune.alignment.encoding import ALL_REGION, read_noise_ceiling, read_regions
+    from braintune.alignment.encoding import ALL_REGION
+    from braintune.preprocess.noise_ceiling import read_noise_ceiling
+    from braintune.preprocess.regions import read_regions
 
     _, mask = read_noise_ceiling(source.noise_ceiling)
     regions = read_regions(source.regions)
@@ -312,10 +300,7 @@ def voxel_tests(
                 return None
             key = (family, variant, dataset)
             if key not in cache:
-                with open_h5(source.path) as handle:
-                    if dataset not in handle:
-                        raise KeyError(f"{source.path}: no dataset '{dataset}' (found {sorted(handle.keys())})")
-                    cache[key] = handle[dataset][...].astype(np.float64)
+                cache[key] = read_voxels(source.path, dataset).astype(np.float64)
             return cache[key]
 
         for comp in comps:
@@ -343,6 +328,22 @@ def wilcoxon_table(rows: list[dict], alpha: float, config_hash: str) -> pd.DataF
         table = pd.DataFrame(columns=columns + ["p_holm", "significant", "significant_holm"])
     table["config_hash"] = config_hash
     return table
+
+
+#: Columns the summary and Wilcoxon tables always have (what the figures read).
+SUMMARY_COLUMNS = ("family", "variant", "region", "feature", "mean", "se", "n")
+WILCOXON_COLUMNS = ("level", "reference_family", "reference_variant", "family", "variant", "region", "feature",
+                    "subject", "significant", "significant_holm")
+
+
+def read_summary(path: str | os.PathLike) -> pd.DataFrame:
+    """An ``alignment_summary`` or ``lowlevel_summary`` table (mean +- SE across participants)."""
+    return read_tsv(path, SUMMARY_COLUMNS)
+
+
+def read_wilcoxon(path: str | os.PathLike) -> pd.DataFrame:
+    """A ``wilcoxon_alignment`` or ``wilcoxon_lowlevel`` table."""
+    return read_tsv(path, WILCOXON_COLUMNS)
 
 
 def write_tsv(table: pd.DataFrame, path: str | os.PathLike, float_format: str | None = "%.6g") -> None:
@@ -467,11 +468,14 @@ VOXEL_DIFFERENCES = {
 
 
 def read_voxels(path: str | os.PathLike, dataset: str) -> np.ndarray:
-    """A per-voxel float32 vector of an alignment/low-level HDF5 file."""
-    with open_h5(path) as handle:
-        if dataset not in handle:
-            raise KeyError(f"{path}: no dataset '{dataset}' (found {sorted(handle.keys())})")
-        return handle[dataset][...].astype(np.float32)
+    """A per-voxel float32 vector (e.g. ``layer_mean/nc_norm``) of an alignment or low-level HDF5 file."""
+    return read_dataset(path, dataset).astype(np.float32)
+
+
+def read_difference(path: str | os.PathLike, dataset: str) -> np.ndarray:
+    """A per-voxel difference (e.g. ``alignment/nc_norm/{variant}``) of a ``voxels/{family}/{subject}.h5``
+    written by :func:`run_voxel_differences`."""
+    return read_dataset(path, dataset).astype(np.float32)
 
 
 def voxel_difference(reference_path: str | os.PathLike, other_path: str | os.PathLike, dataset: str) -> np.ndarray:

@@ -12,7 +12,7 @@ import os
 import random
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -76,6 +76,44 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def open_h5(path: str | os.PathLike):
+    """An HDF5 file opened for reading; a missing, truncated or garbage file raises an error naming it."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise OSError(f"{path}: cannot read as HDF5 ({err})") from err
+
+
+def read_dataset(path: str | os.PathLike, name: str) -> np.ndarray:
+    """Dataset ``name`` of an HDF5 file as stored; a missing one raises an error naming the file and
+    listing the datasets it has."""
+    import h5py
+
+    with open_h5(path) as handle:
+        if name not in handle or not isinstance(handle[name], h5py.Dataset):
+            found = []
+            handle.visit(lambda key: found.append(key) if isinstance(handle[key], h5py.Dataset) else None)
+            raise KeyError(f"{path}: no dataset '{name}' (found {found})")
+        return handle[name][...]
+
+
+def read_tsv(path: str | os.PathLike, required: Sequence[str] = ()):
+    """A TSV with a header and at least the columns ``required``; an unreadable file or a missing
+    column raises an error naming the file."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, sep="\t")
+    except (OSError, ValueError) as err:  # pandas' EmptyDataError and ParserError are ValueErrors
+        raise ValueError(f"{path}: cannot read as a TSV table ({err})") from err
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise KeyError(f"{path}: missing column(s) {missing}; has {list(table.columns)}")
+    return table
 
 
 def seed_everything(seed: int) -> None:

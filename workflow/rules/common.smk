@@ -21,8 +21,8 @@ set_cache_dirs(".cache")
 # Fills every absent key with its schema default (in place), then checks values and names.
 btconfig.validate_config(config, source="configuration")
 
-DATASET = config["dataset"]["root"]
-SUBJECTS = list(config["dataset"]["subjects"])
+DATASET = config["data"]["root"]
+SUBJECTS = list(config["data"]["subjects"])
 STORIES = btconfig.all_stories(config)
 TEST_STORY = config["stories"]["test"]
 

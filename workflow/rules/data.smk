@@ -1,4 +1,4 @@
-# Stage: data (see docs/artifacts.md): the ds003020 files under dataset.root, generated (demo) or
+# Stage: data (see docs/artifacts.md): the ds003020 files under data.root, generated (demo) or
 # downloaded (openneuro); every path comes from workflow/rules/functions/data.smk.
 #
 # demo (braintune.data.demo), in two jobs so that a change of the response model does not rerun what
@@ -8,18 +8,18 @@
 # Both depend on the set of story names and the test story, not on the other roles of a story.
 #
 # openneuro (braintune.data.download):
-# 1. data_manifest: the dataset's git tree at download.tag (shallow clone, no checkout) gives every
-#    file's size and MD5 (git-annex MD5E keys) -> download.manifest (TSV).
+# 1. data_manifest: the dataset's git tree at data.download.tag (shallow clone, no checkout) gives every
+#    file's size and MD5 (git-annex MD5E keys) -> data.download.manifest (TSV).
 # 2. One data_download_<job> job per group of files (stimuli, transcripts, each subject's responses,
 #    pycortex-db folder and FreeSurfer spheres) and data_atlas (the Glasser atlas): their outputs are
 #    exactly the files the config needs, so `snakemake -n` lists them. Files are streamed from the
 #    public S3 export, resumed, retried and verified against the manifest's MD5s, so the network
-#    settings (download.base_url, max_parallel, retries, backoff_s, timeout_s, min_free_gb) change no
+#    settings (data.download.base_url, max_parallel, retries, backoff_s, timeout_s, min_free_gb) change no
 #    result: the scripts read them from the config, they are not params.
 # The file list depends on the config alone; the manifest adds sizes and tells which stories exist.
 # It is a plain rule, not a checkpoint: once it has been fetched (one quick job), every later
 # invocation, dry runs included, prints the plan's total size and skips stories the dataset lacks
-# (dataset.missing_story); before that, download.known_missing lists them.
+# (data.missing_story); before that, data.download.known_missing lists them.
 
 
 if DEMO:
@@ -48,7 +48,7 @@ if DEMO:
 
     rule data_demo_responses:
         """Sample every subject's responses from the generative model (pycortex S1 voxels, planted
-        regions) and write the ground truth. demo.pycortex_filestore receives a writable copy of S1
+        regions) and write the ground truth. data.demo.pycortex_filestore receives a writable copy of S1
         (the script reads the path from the config: pycortex caches land there, it is no output)."""
         input:
             wav=_demo_stimulus_files("wav"),

@@ -99,9 +99,9 @@ rule features_design_descriptors:
         inventory=features_descriptors_inventory_path(),
         respdict=data_respdict_path(),
     output:
-        [features_descriptor_design_path(f) for f in LOWLEVEL["names"]],
+        [features_descriptor_design_path(f) for f in DESCRIPTORS["names"]],
     params:
-        names=LOWLEVEL["names"],
+        names=DESCRIPTORS["names"],
         stories=FEATURES_STORIES,
         settings=FEATURES_DESCRIPTOR_DESIGN.params(),
     log:

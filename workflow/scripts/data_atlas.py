@@ -9,4 +9,4 @@ from braintune.utils import start_job
 smk = snakemake  # noqa: F821 (snakemake injects it)
 start_job(smk.log[0])
 # network settings change no result (every file is verified): read from the config, not params
-fetch_urls(dict(zip(smk.params.urls, smk.output)), FetchOptions.from_config(smk.config["download"]), md5=dict(smk.params.md5))
+fetch_urls(dict(zip(smk.params.urls, smk.output)), FetchOptions.from_config(smk.config["data"]["download"]), md5=dict(smk.params.md5))

@@ -16,5 +16,5 @@ generate_responses(
     root=Path(smk.input.respdict[0]).parents[1],  # the dataset root: respdict.json is derivative/respdict.json
     ground_truth_path=smk.output.ground_truth,
     metadata_path=smk.input.metadata,
-    pycortex_filestore=smk.config["demo"]["pycortex_filestore"],
+    pycortex_filestore=smk.config["data"]["demo"]["pycortex_filestore"],
 )

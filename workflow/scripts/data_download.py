@@ -9,4 +9,4 @@ from braintune.utils import start_job
 smk = snakemake  # noqa: F821 (snakemake injects it)
 start_job(smk.log[0])
 # network settings change no result (every file is verified): read from the config, not params
-download_files(list(smk.output), smk.input.manifest, tuple(smk.params.exclude), FetchOptions.from_config(smk.config["download"]))
+download_files(list(smk.output), smk.input.manifest, tuple(smk.params.exclude), FetchOptions.from_config(smk.config["data"]["download"]))

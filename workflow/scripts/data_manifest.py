@@ -1,4 +1,4 @@
-"""Rule data_manifest: the dataset's git tree at download.tag -> manifest TSV (path, size, md5)."""
+"""Rule data_manifest: the dataset's git tree at data.download.tag -> manifest TSV (path, size, md5)."""
 
 import gc
 

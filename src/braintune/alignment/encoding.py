@@ -14,7 +14,7 @@ story's repeats (docs/decisions.md 7):
 
 Train responses are every voxel of the ``data`` rows of the design's train stories, stacked in the
 design's order; the design's ``train_story`` index says which rows belong to which story, so a story
-missing for a subject (``dataset.missing_story: skip``: the workflow gives no response file for it)
+missing for a subject (``data.missing_story: skip``: the workflow gives no response file for it)
 drops its rows from the design too.
 
 The job (:func:`run_alignment`) takes explicit input and output paths and an
@@ -25,18 +25,20 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import h5py
 import numpy as np
 import pandas as pd
 
 from braintune.alignment.ridge import RidgeBatches, RidgeSettings, bootstrap_chunk_splits, fit_ridge_cv
-from braintune.preprocess.noise_ceiling import pearson_columns, read_repeat_mean
+from braintune.features.design import read_design
+from braintune.preprocess.noise_ceiling import pearson_columns, read_noise_ceiling, read_repeat_mean
+from braintune.preprocess.regions import read_regions
 from braintune.preprocess.responses import n_voxels, read_repeats, read_responses
-from braintune.utils import atomic_output
+from braintune.utils import atomic_output, open_h5
 
 log = logging.getLogger(__name__)
 
@@ -45,64 +47,6 @@ ALL_REGION = "all"
 
 
 # --- inputs ---------------------------------------------------------------------------------
-
-
-def open_h5(path: str | os.PathLike) -> h5py.File:
-    """An HDF5 file opened for reading; a missing, truncated or garbage file raises an error naming it."""
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise OSError(f"{path}: cannot read as HDF5 ({err})") from err
-
-
-@dataclass
-class Design:
-    """One layer's design matrix file (features stage; docs/artifacts.md)."""
-
-    X_train: np.ndarray  # (n_train, F) float32, delayed
-    X_test: np.ndarray  # (n_test, F) float32, delayed, test rows after test_trim
-    train_story: np.ndarray  # (n_train,) int, index into train_stories
-    train_stories: list[str]
-    test_story: str
-    attrs: dict = field(default_factory=dict)
-
-
-def _decode(value) -> object:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray) and value.dtype.kind in "SO":
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in value]
-    return value
-
-
-def read_design(path: str | os.PathLike) -> Design:
-    """Read ``X_train``, ``X_test``, ``train_story`` and the story attrs of a design file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: design matrix missing")
-    with open_h5(path) as handle:
-        for key in ("X_train", "X_test", "train_story"):
-            if key not in handle:
-                raise KeyError(f"{path}: no dataset '{key}' (found {sorted(handle.keys())})")
-        attrs = {k: _decode(v) for k, v in handle.attrs.items()}
-        for key in ("train_stories", "test_story"):
-            if key not in attrs:
-                raise KeyError(f"{path}: no attribute '{key}' (found {sorted(attrs)})")
-        design = Design(
-            X_train=handle["X_train"][...].astype(np.float32),
-            X_test=handle["X_test"][...].astype(np.float32),
-            train_story=handle["train_story"][...].astype(np.int64),
-            train_stories=list(attrs["train_stories"]),
-            test_story=str(attrs["test_story"]),
-            attrs=attrs,
-        )
-    if design.X_train.shape[0] != design.train_story.shape[0]:
-        raise ValueError(
-            f"{path}: X_train has {design.X_train.shape[0]} rows but train_story {design.train_story.shape[0]}"
-        )
-    if design.X_train.shape[1] != design.X_test.shape[1]:
-        raise ValueError(f"{path}: X_train and X_test differ in features: {design.X_train.shape} {design.X_test.shape}")
-    return design
 
 
 @dataclass
@@ -145,7 +89,7 @@ def load_responses(
         ValueError: a story's row count differs from the design's (names file and both counts).
     """
     if missing_story not in ("skip", "error"):
-        raise ValueError(f"dataset.missing_story must be 'skip' or 'error', got {missing_story!r}")
+        raise ValueError(f"data.missing_story must be 'skip' or 'error', got {missing_story!r}")
     if test_story not in response_paths:
         raise KeyError(f"no response file for the test story '{test_story}' (given: {sorted(response_paths)})")
     counts = np.bincount(train_story, minlength=len(train_stories))
@@ -191,28 +135,6 @@ def load_responses(
     if Y_test.shape[1] != Y_train.shape[1]:
         raise ValueError(f"{test_path}: {Y_test.shape[1]} voxels but the train stories have {Y_train.shape[1]}")
     return Responses(Y_train, Y_test.astype(np.float32), keep, [story for _, story, _ in used], int(n_repeats))
-
-
-def read_noise_ceiling(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """``(nc, mask)`` of the preprocess stage's ``noise_ceiling.h5`` (mask = NC above threshold)."""
-    path = Path(path)
-    with open_h5(path) as handle:
-        for key in ("nc", "mask"):
-            if key not in handle:
-                raise KeyError(f"{path}: no dataset '{key}' (found {sorted(handle.keys())})")
-        return handle["nc"][...].astype(np.float32), handle["mask"][...].astype(bool)
-
-
-def read_regions(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """Boolean voxel masks of ``regions.h5`` (every top-level dataset, or only ``names``)."""
-    path = Path(path)
-    with open_h5(path) as handle:
-        available = [k for k in handle.keys() if isinstance(handle[k], h5py.Dataset)]
-        wanted = list(names) if names else available
-        missing = [n for n in wanted if n not in available]
-        if missing:
-            raise KeyError(f"{path}: no region(s) {missing} (found {available})")
-        return {name: handle[name][...].astype(bool) for name in wanted}
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -287,7 +209,7 @@ class CVSettings:
 @dataclass(frozen=True)
 class AlignmentSettings:
     """Every setting an alignment (or low-level) fit depends on: the ``alignment`` section's
-    result-changing keys, ``seed``, ``timing.test_trim``, ``dataset.missing_story`` and, for
+    result-changing keys, ``seed``, ``timing.test_trim``, ``data.missing_story`` and, for
     ``alignment.backend: auto`` only, ``compute.device``. Voxel batch sizes are not settings
     (:class:`~braintune.alignment.ridge.RidgeBatches`)."""
 
@@ -376,6 +298,21 @@ def write_layers(
         for key in layer_mean_keys:
             stack = np.stack([outputs[key] for outputs in per_layer.values()])
             group.create_dataset(key, data=stack.mean(axis=0).astype(np.float32))
+
+
+def read_layers(path: str | os.PathLike, layers: Sequence[int]) -> tuple[list[str], dict[int, dict[str, np.ndarray]]]:
+    """``(train_stories, {layer: {rho, nc_norm, alpha}})`` of an alignment results file (:func:`write_layers`)."""
+    with open_h5(path) as handle:
+        if "train_stories" not in handle.attrs:
+            raise KeyError(f"{path}: no attribute 'train_stories' (found {sorted(handle.attrs)})")
+        stories = [s.decode() if isinstance(s, bytes) else str(s) for s in handle.attrs["train_stories"]]
+        out = {}
+        for layer in layers:
+            name = f"layer_{layer}"
+            if name not in handle:
+                raise KeyError(f"{path}: no group '{name}' (found {sorted(handle.keys())})")
+            out[layer] = {k: handle[name][k][...] for k in ("rho", "nc_norm", "alpha")}
+        return stories, out
 
 
 def run_alignment(

@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping
 
-import h5py
 import numpy as np
 import torch
 
 from braintune.features import models
 from braintune.preprocess.audio import load_audio
+from braintune.preprocess.noise_ceiling import read_noise_ceiling
 from braintune.preprocess.responses import read_respdict, read_responses
 from braintune.preprocess.timing import TRGrid, grid_timing
 from braintune.preprocess.transcripts import read_textgrid
@@ -126,11 +126,8 @@ class StimulusTuningSettings(_Params):
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """The ``mask`` (voxels with NC > threshold) of a subject's ``noise_ceiling.h5``."""
-    with h5py.File(path, "r") as handle:
-        if "mask" not in handle:
-            raise KeyError(f"{path}: no dataset 'mask' (voxels with NC > threshold); found {sorted(handle)}")
-        mask = handle["mask"][...].astype(bool)
+    """The ``mask`` (voxels with NC > threshold) of a subject's ``noise_ceiling.h5``, checked non-empty."""
+    _, mask = read_noise_ceiling(path)
     if mask.ndim != 1 or not mask.any():
         raise ValueError(f"{path}: 'mask' must be a 1-D boolean with at least one voxel above threshold")
     return mask

@@ -13,8 +13,8 @@ the ground truth and the stories' metadata (``stimuli.json``); layouts in docs/a
 responses are computed from the WAVs and TextGrids as written.
 
 Everything is a deterministic function of the settings (:mod:`braintune.data.demo_settings`): each
-story depends only on its name, on whether it is the test story and on ``demo.seed``, each subject only
-on its name and the seed. ``demo.missing_stories`` leaves a subject's listed response files out (as
+story depends only on its name, on whether it is the test story and on ``data.demo.seed``, each subject only
+on its name and the seed. ``data.demo.missing_stories`` leaves a subject's listed response files out (as
 ds003020 lacks UTS04's ``life``).
 
 Stimuli
@@ -146,7 +146,7 @@ def make_story(name: str, settings: StimulusSettings) -> Story:
     if grid.n_rows < 1:
         raise ValueError(
             f"demo story '{name}': {utt.duration:.1f} s of speech give {grid.n_rows} response rows; "
-            f"raise demo.story_duration_s / demo.test_story_duration_s"
+            f"raise data.demo.story_duration_s / data.demo.test_story_duration_s"
         )
     return Story(name, text, voice, rate, pitch, lead_in, utt, n_respdict, duration)
 
@@ -455,7 +455,7 @@ def generate_responses(
         models[subject] = model
         for name in stories:
             if not settings.has(subject, name):
-                log.info("subject %s: no responses to %s (demo.missing_stories)", subject, name)
+                log.info("subject %s: no responses to %s (data.demo.missing_stories)", subject, name)
                 continue
             aud, sem = drivers[name]
             z = aud @ model.w_auditory + sem @ model.w_semantic

@@ -106,7 +106,7 @@ def region_volumes(cortex, rois: dict[str, list[str]], shape: tuple[int, int, in
             try:
                 verts = np.asarray(getattr(overlay, layer).get_mask(name), dtype=np.int64)
             except (AttributeError, KeyError) as err:
-                raise ValueError(f"demo.regions.{region}: S1's overlays.svg has no shape '{spec}'") from err
+                raise ValueError(f"data.demo.regions.{region}: S1's overlays.svg has no shape '{spec}'") from err
             part = np.zeros_like(volume)
             for hemi, matrix in enumerate(mapper.masks):
                 local = verts[(verts >= offsets[hemi]) & (verts < offsets[hemi + 1])] - offsets[hemi]
@@ -116,7 +116,7 @@ def region_volumes(cortex, rois: dict[str, list[str]], shape: tuple[int, int, in
                 part = ndimage.binary_dilation(part.reshape(shape), iterations=1).reshape(-1)
             volume |= part
         if not volume.any():
-            raise ValueError(f"demo.regions.{region}: shapes {shapes} map to no voxel of S1 {XFM}")
+            raise ValueError(f"data.demo.regions.{region}: shapes {shapes} map to no voxel of S1 {XFM}")
         out[region] = volume.reshape(shape)
     return out
 

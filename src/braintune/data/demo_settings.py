@@ -103,9 +103,9 @@ class ResponseSettings(_Params):
     def from_config(
         cls, demo: dict, timing: dict, stories: Iterable[str], test_story: str, subjects: Iterable[str]
     ) -> "ResponseSettings":
-        """From the ``demo`` and ``timing`` sections, the stories the config needs and ``dataset.subjects``.
+        """From the ``demo`` and ``timing`` sections, the stories the config needs and ``data.subjects``.
 
-        ``demo.missing_stories`` (subject -> stories) makes the generator leave those response files
+        ``data.demo.missing_stories`` (subject -> stories) makes the generator leave those response files
         out, as ds003020 lacks UTS04's ``life``; the test story cannot be missing.
         """
         stories = tuple(sorted(set(stories) | {test_story}))
@@ -113,9 +113,9 @@ class ResponseSettings(_Params):
         missing = {s: sorted(v) for s, v in sorted(demo["missing_stories"].items()) if v}
         for subject, names in missing.items():
             if subject not in subjects:
-                raise ValueError(f"demo.missing_stories: subject {subject!r} is not in dataset.subjects {list(subjects)}")
+                raise ValueError(f"data.demo.missing_stories: subject {subject!r} is not in data.subjects {list(subjects)}")
             if test_story in names:
-                raise ValueError(f"demo.missing_stories.{subject}: the test story {test_story!r} cannot be missing")
+                raise ValueError(f"data.demo.missing_stories.{subject}: the test story {test_story!r} cannot be missing")
         return cls(
             seed=int(demo["seed"]),
             n_repeats=int(demo["n_repeats"]),

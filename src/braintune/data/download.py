@@ -60,7 +60,7 @@ def download_plan(config: dict) -> dict[str, list[str]]:
         "stimuli": [layout.stimulus_path(s) for s in stories],
         "transcripts": [layout.textgrid_path(s) for s in stories] + [layout.RESPDICT],
     }
-    for subject in config["dataset"]["subjects"]:
+    for subject in config["data"]["subjects"]:
         plan[f"responses_{subject}"] = [layout.response_path(subject, s) for s in available_stories(config, subject, "all")]
         plan[f"pycortex_{subject}"] = [layout.pycortex_db_path(subject)]
         if config["preprocess"]["regions"]["source"] == "glasser":
@@ -128,7 +128,7 @@ def resolve(paths: list[str], manifest: dict[str, Entry], exclude: tuple[str, ..
         raise DownloadError(
             f"{len(missing)} needed paths are not in the dataset manifest: {missing[:10]}"
             + (" ..." if len(missing) > 10 else "")
-            + " (a story missing for a subject? see dataset.missing_story and download.known_missing)"
+            + " (a story missing for a subject? see data.missing_story and data.download.known_missing)"
         )
     return out
 
@@ -213,7 +213,7 @@ def check_disk_space(root: Path, needed: int, min_free_gb: float) -> None:
     if needed + margin > free:
         raise DownloadError(
             f"not enough disk space under {root}: {needed / 1e9:.2f} GB to fetch plus "
-            f"download.min_free_gb={min_free_gb} GB, but {free / 1e9:.2f} GB free"
+            f"data.download.min_free_gb={min_free_gb} GB, but {free / 1e9:.2f} GB free"
         )
 
 

@@ -87,7 +87,7 @@ TIMIT_HINT = (
     "TIMIT (LDC93S1) is licensed by the LDC and cannot be downloaded by the pipeline: obtain it, then "
     "set downstream.datasets.timit.path to the directory holding TRAIN/ and TEST/ (LDC layout) or "
     "data/TRAIN, data/TEST (Kaggle copy) in the config file (or a copy of it passed with --configfile); "
-    "config/README.md, section downstream, explains each corpus path"
+    "config/README.md, section 'Running on the real data', explains each corpus path"
 )
 
 

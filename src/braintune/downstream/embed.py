@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from braintune.utils import atomic_output
+from braintune.utils import atomic_output, open_h5
 
 log = logging.getLogger("braintune.downstream.embed")
 
@@ -107,7 +107,7 @@ def write_embeddings(path: str | Path, corpora: dict[str, tuple[list[str], np.nd
 
 def read_embeddings(path: str | Path, corpus: str, layers: Sequence[int] | None = None) -> tuple[list[str], np.ndarray, list[int]]:
     """``(ids, (L, N, H) float32, layers)`` of one corpus of an embeddings file."""
-    with h5py.File(path, "r") as h5:
+    with open_h5(path) as h5:
         if corpus not in h5:
             raise KeyError(f"{path}: no group {corpus!r} (groups: {list(h5)})")
         layers = list(h5.attrs["layers"]) if layers is None else list(layers)
@@ -115,3 +115,9 @@ def read_embeddings(path: str | Path, corpus: str, layers: Sequence[int] | None 
         ids = [x.decode() if isinstance(x, bytes) else str(x) for x in grp["utt_id"][()]]
         feats = np.stack([grp[f"layer_{l}"][()] for l in layers])
     return ids, feats, [int(l) for l in layers]
+
+
+def read_embedding_attrs(path: str | Path) -> dict:
+    """The attributes of an embeddings file (``layers``, ``checkpoint``, ``n_parameters``, the labels)."""
+    with open_h5(path) as h5:
+        return dict(h5.attrs)

@@ -1,7 +1,7 @@
 """Label sets of the downstream tasks and the TIMIT 61 -> 39 phone folding.
 
 - TIMIT phones: the 61 labels of the corpus' ``.PHN`` files are folded to the 39 classes of
-  Lee & Hon (1989) exactly as the authors' ``eval_phonemes.py`` does (protocol.md 6): closures,
+  Lee & Hon (1989) exactly as the authors' ``eval_phonemes.py`` does (docs/protocol.md §6): closures,
   pauses, epenthetic silence, ``h#``/``#h`` and the glottal stop ``q`` all become the silence class
   ``h#``; ``ao->aa``, ``ix->ih``, ``ax``/``ax-h->ah``, ``ux->uw``, ``el->l``, ``em->m``,
   ``en``/``nx->n``, ``eng->ng``, ``zh->sh``, ``hv->hh``, ``axr->er``; ``dx`` is kept. The 39 classes,

@@ -1,6 +1,6 @@
-"""Linear probes on mean-pooled layer features (paper 3.4.3 / appendix B, DECISIONS.md 12).
+"""Linear probes on mean-pooled layer features (paper 3.4.3 / appendix B, docs/decisions.md 12).
 
-Classification probes follow the reference (protocol.md 6): one ``Linear(H, C)`` per layer trained
+Classification probes follow the reference (docs/protocol.md §6): one ``Linear(H, C)`` per layer trained
 full-batch (the whole training matrix every step) with Adam (lr 1e-3); cross-entropy for single-label
 tasks, ``BCEWithLogits`` for the multi-label phoneme task (prediction = sigmoid >= threshold, 0.5).
 The test split is scored after the last epoch (the reference evaluates every epoch and never selects

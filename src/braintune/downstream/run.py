@@ -57,7 +57,7 @@ def probe_tasks(tasks: Iterable[str]) -> tuple[str, ...]:
 
 def task_metric(task: str, classification_metric: str) -> str:
     """The score of a task that the figures show: 1 - WER (ASR), R^2 (MFCC/FBANK), else
-    ``classification_metric`` (``downstream.figures.metric``)."""
+    ``classification_metric`` (``downstream.metric``)."""
     if task == "asr":
         return "one_minus_wer"
     return "r2" if TASKS[task][1] == "regression" else classification_metric
@@ -70,12 +70,12 @@ def corpus_paths(corpora: Sequence[str], paths: Sequence[str]) -> dict[str, str]
     return dict(zip(corpora, paths))
 
 
-def read_index(path: str | os.PathLike) -> pd.DataFrame:
-    """A corpus index (``downstream_index``); every audio file it lists must exist."""
+def read_index(path: str | os.PathLike, audio: bool = True) -> pd.DataFrame:
+    """A corpus index (``downstream_index``); with ``audio``, every audio file it lists must exist."""
     index = pd.read_csv(path, sep="\t", keep_default_na=False)
     if "path" not in index.columns:
         raise ValueError(f"{path}: no column 'path' (columns: {list(index.columns)})")
-    missing = [p for p in index["path"] if not os.path.exists(p)]
+    missing = [p for p in index["path"] if not os.path.exists(p)] if audio else []
     if missing:
         raise FileNotFoundError(f"{path}: column 'path' lists {len(missing)} missing audio files, e.g. {missing[0]!r} "
                                 f"(paths are relative to the workspace unless the corpus is configured by an absolute path)")
@@ -164,7 +164,7 @@ class AsrSettings:
 
 @dataclass(frozen=True)
 class CollectSettings:
-    """What defines the collected tables: the plotted classification metric (``downstream.figures.metric``)
+    """What defines the collected tables: the plotted classification metric (``downstream.metric``)
     and the number of brain-tuning training stories (the data size of the ``braintuned`` variant)."""
 
     metric: str
@@ -172,7 +172,7 @@ class CollectSettings:
 
     @classmethod
     def from_config(cls, section: dict, braintuning_train: Sequence[str]) -> "CollectSettings":
-        return cls(section["figures"]["metric"], len(braintuning_train))
+        return cls(section["metric"], len(braintuning_train))
 
 
 @dataclass(frozen=True)
@@ -340,7 +340,7 @@ def probe_scores(settings: ProbeSettings, family: str, variant: str, owner: str,
     with h5py.File(targets_path, "r") as targets:
         for task in settings.tasks:
             corpus, kind, _ = TASKS[task]
-            index = pd.read_csv(index_paths[corpus], sep="\t", keep_default_na=False)
+            index = read_index(index_paths[corpus], audio=False)
             ids, feats, layers = embed.read_embeddings(embeddings, corpus)
             if ids != index["utt_id"].tolist():
                 raise ValueError(f"{embeddings}: {corpus} rows do not match {index_paths[corpus]}")
@@ -361,8 +361,7 @@ def probe_scores(settings: ProbeSettings, family: str, variant: str, owner: str,
                 for metric, value in probes.classification_metrics(y_test, p).items():
                     rows.append({"task": task, "layer": layer, "metric": metric, "value": value})
     df = pd.DataFrame(rows)
-    with h5py.File(embeddings, "r") as h5:
-        df["n_parameters"] = int(h5.attrs["n_parameters"])
+    df["n_parameters"] = int(embed.read_embedding_attrs(embeddings)["n_parameters"])
     df.insert(0, "owner", owner)
     df.insert(0, "variant", variant)
     df.insert(0, "family", family)

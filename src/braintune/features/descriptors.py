@@ -192,12 +192,12 @@ def articulation(phones: Sequence[Interval], grid: TRGrid, mode: str = "lanczos"
         rows = tr_index_of(centres, grid)
         np.add.at(out, rows[rows >= 0], vectors[rows >= 0])
         return out
-    raise ValueError(f"lowlevel_features.articulation_downsample: {mode!r}; expected lanczos or count")
+    raise ValueError(f"features.descriptors.articulation_downsample: {mode!r}; expected lanczos or count")
 
 
 @dataclass(frozen=True)
 class DescriptorSettings:
-    """The ``lowlevel_features`` section, the Lanczos filter of the articulation features and the TR
+    """The ``features.descriptors`` section, the Lanczos filter of the articulation features and the TR
     grid: everything the descriptors of a story depend on (besides the set of stories, whose phones
     make the di/triphone inventory)."""
 
@@ -214,12 +214,12 @@ class DescriptorSettings:
 
     @classmethod
     def from_config(cls, descriptors: dict, features: dict, timing: dict) -> "DescriptorSettings":
-        """From the ``lowlevel_features``, ``features`` (Lanczos keys) and ``timing`` sections."""
+        """From the ``features.descriptors``, ``features`` (Lanczos keys) and ``timing`` sections."""
         from braintune.preprocess.timing import grid_timing
 
         unknown = [n for n in descriptors["names"] if n not in NAMES]
         if unknown:
-            raise ValueError(f"lowlevel_features.names: unknown features {unknown}; expected some of {list(NAMES)}")
+            raise ValueError(f"features.descriptors.names: unknown features {unknown}; expected some of {list(NAMES)}")
         return cls(
             names=tuple(descriptors["names"]),
             powspec_fmin_hz=descriptors["powspec_fmin_hz"],
@@ -258,7 +258,7 @@ def story_descriptors(
             out[name] = articulation(phones, grid, settings.articulation_downsample, settings.lanczos_cutoff_mult,
                                      settings.lanczos_window)
         else:
-            raise ValueError(f"lowlevel_features.names: unknown feature {name!r}; expected one of {NAMES}")
+            raise ValueError(f"features.descriptors.names: unknown feature {name!r}; expected one of {NAMES}")
     return out
 
 
@@ -317,3 +317,14 @@ def run_descriptors_job(
     with atomic_output(inventory_path) as tmp:
         tmp.write_text(json.dumps({"stories": stories, "max_gap_s": gap, **inventories}, indent=1))
     return inventories
+
+
+def read_descriptor(path, name: str) -> tuple[np.ndarray, list[str]]:
+    """``(values (n_trs, F), feature names)`` of descriptor ``name`` in a story's descriptor file
+    (:func:`run_descriptors_job`)."""
+    from braintune.utils import open_h5
+
+    with open_h5(path) as h5:
+        if name not in h5:
+            raise KeyError(f"{path}: no dataset {name!r} (features.descriptors.names changed?)")
+        return h5[name][()], [n.decode() if isinstance(n, bytes) else n for n in h5[f"{name}_names"][()]]

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import h5py
@@ -36,7 +37,7 @@ from braintune.features.lanczos import lanczos_resample
 from braintune.features.store import read_features
 from braintune.preprocess.responses import read_respdict
 from braintune.preprocess.timing import TRGrid
-from braintune.utils import atomic_output
+from braintune.utils import atomic_output, open_h5
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +122,78 @@ def write_design(path: str | os.PathLike, design: dict, attrs: Mapping, feature_
             h5.attrs[key] = value
 
 
-def read_design(path: str | os.PathLike) -> dict:
-    """Read a design file back into the :func:`build_design` dict (plus ``attrs``)."""
-    with h5py.File(path, "r") as h5:
-        out = {key: h5[key][()] for key in ("X_train", "X_test", "train_story", "test_zscored")}
-        out["zscored"] = {s: h5["zscored"][s][()] for s in h5["zscored"]}
-        out["attrs"] = dict(h5.attrs)
-        if "feature_names" in h5:
-            out["feature_names"] = [n.decode() if isinstance(n, bytes) else n for n in h5["feature_names"][()]]
-    return out
+@dataclass
+class Design:
+    """One design file's delayed matrices (docs/artifacts.md)."""
+
+    X_train: np.ndarray  # (n_train, F) float32, delayed
+    X_test: np.ndarray  # (n_test, F) float32, delayed, test rows after test_trim
+    train_story: np.ndarray  # (n_train,) int, index into train_stories
+    train_stories: list[str]
+    test_story: str
+    attrs: dict = field(default_factory=dict)
+    feature_names: list[str] | None = None  # descriptor designs only
+
+
+def _decode(value) -> object:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "SO":
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in value]
+    return value
+
+
+def read_design(path: str | os.PathLike) -> Design:
+    """``X_train``, ``X_test``, ``train_story``, the attrs and (descriptors) the feature names of a design file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: design matrix missing")
+    with open_h5(path) as handle:
+        for key in ("X_train", "X_test", "train_story"):
+            if key not in handle:
+                raise KeyError(f"{path}: no dataset '{key}' (found {sorted(handle.keys())})")
+        attrs = {k: _decode(v) for k, v in handle.attrs.items()}
+        for key in ("train_stories", "test_story"):
+            if key not in attrs:
+                raise KeyError(f"{path}: no attribute '{key}' (found {sorted(attrs)})")
+        design = Design(
+            X_train=handle["X_train"][...].astype(np.float32),
+            X_test=handle["X_test"][...].astype(np.float32),
+            train_story=handle["train_story"][...].astype(np.int64),
+            train_stories=list(attrs["train_stories"]),
+            test_story=str(attrs["test_story"]),
+            attrs=attrs,
+            feature_names=_decode(handle["feature_names"][()]) if "feature_names" in handle else None,
+        )
+    if design.X_train.shape[0] != design.train_story.shape[0]:
+        raise ValueError(
+            f"{path}: X_train has {design.X_train.shape[0]} rows but train_story {design.train_story.shape[0]}"
+        )
+    if design.X_train.shape[1] != design.X_test.shape[1]:
+        raise ValueError(f"{path}: X_train and X_test differ in features: {design.X_train.shape} {design.X_test.shape}")
+    return design
+
+
+def read_zscored(path: str | os.PathLike, stories: Sequence[str], test_story: str) -> tuple[dict[str, np.ndarray], list[int]]:
+    """The undelayed, per-story z-scored matrices of a design file and its FIR delays: ``zscored/{story}``
+    for the train ``stories`` and ``test_zscored`` (the scored test segment, z-scored on itself) under
+    ``test_story``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: design file missing")
+    with open_h5(path) as handle:
+        for key in ("zscored", "test_zscored"):
+            if key not in handle:
+                raise KeyError(f"{path}: no '{key}' (found {sorted(handle.keys())})")
+        if "delays" not in handle.attrs:
+            raise KeyError(f"{path}: no attribute 'delays'")
+        group = handle["zscored"]
+        missing = [s for s in stories if s not in group]
+        if missing:
+            raise KeyError(f"{path}: zscored/ lacks stories {missing} (found {sorted(group.keys())})")
+        out = {s: group[s][...].astype(np.float32) for s in stories}
+        out[test_story] = handle["test_zscored"][...].astype(np.float32)
+        return out, [int(d) for d in np.atleast_1d(handle.attrs["delays"])]
 
 
 def grids_for(stories: Sequence[str], respdict: Mapping[str, int], timing: dict, where: str = "respdict.json") -> dict[str, TRGrid]:
@@ -212,17 +276,15 @@ def run_descriptor_design_job(
 ) -> None:
     """Design matrices of the speech descriptors (``{name: output}``; already on the TR grid) from the
     per-story descriptor files (``{story: path}``)."""
+    from braintune.features.descriptors import read_descriptor
+
     timing = settings.timing
     grids = grids_for(list(feature_paths), read_respdict(respdict_path), timing, where=str(respdict_path))
     values: dict[str, dict[str, np.ndarray]] = {name: {} for name in out_paths}
     names: dict[str, list[str]] = {}
     for story, path in feature_paths.items():
-        with h5py.File(path, "r") as h5:
-            for name in out_paths:
-                if name not in h5:
-                    raise KeyError(f"{path}: no dataset {name!r} (lowlevel_features.names changed?)")
-                values[name][story] = h5[name][()]
-                names[name] = [n.decode() if isinstance(n, bytes) else n for n in h5[f"{name}_names"][()]]
+        for name in out_paths:
+            values[name][story], names[name] = read_descriptor(path, name)
     for name, out_path in out_paths.items():
         design = build_design(values[name], grids, settings.train_stories, settings.test_story, settings.delays,
                               int(timing["test_trim"]))

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import h5py
 import numpy as np
 
-from braintune.utils import atomic_output
+from braintune.utils import atomic_output, open_h5
 
 
 def write_features(path: str | os.PathLike, times: np.ndarray, layers: Mapping[int, np.ndarray], attrs: Mapping) -> None:
@@ -27,7 +27,7 @@ def write_features(path: str | os.PathLike, times: np.ndarray, layers: Mapping[i
 
 def read_features(path: str | os.PathLike, layers: Sequence[int] | None = None) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """``times`` and ``{layer: (W, H)}`` of a feature file."""
-    with h5py.File(path, "r") as h5:
+    with open_h5(path) as h5:
         available = sorted(int(k.split("_", 1)[1]) for k in h5 if k.startswith("layer_"))
         wanted = available if layers is None else [int(layer) for layer in layers]
         missing = [layer for layer in wanted if layer not in available]

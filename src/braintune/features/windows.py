@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from braintune.features import models
 from braintune.features.store import write_features
-from braintune.utils import atomic_output, file_md5, stable_hash
+from braintune.utils import file_md5, stable_hash
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ FIGURES = ("fig4", "fig9", "fig10", "fig11", "fig12")
 
 @dataclass(frozen=True)
 class DownstreamFigureSettings:
-    """What the downstream figures show (``downstream.figures`` without ``metric``, which the downstream
-    stage applies when it writes the table) and the configured families (``models``), whose order breaks
+    """What the downstream figures show (``figures.downstream``; the metric, ``downstream.metric``, is applied by
+    the downstream stage when it writes the table) and the configured families (``models``), whose order breaks
     ties of the paper's family order."""
 
     comparison_family: str
@@ -50,17 +50,6 @@ class DownstreamFigureSettings:
     def from_config(cls, section: dict, families) -> "DownstreamFigureSettings":
         return cls(section["comparison_family"], section["large_family"], section["base_family"],
                    section["data_size_family"], tuple(families))
-
-
-def read_means(path: str | Path) -> pd.DataFrame:
-    """The downstream stage's table of participant means (``results/downstream/means.tsv``)."""
-    table = pd.read_csv(path, sep="\t")
-    need = ("family", "variant", "task", "metric", "mean", "se", "n", "baseline", "gain", "gain_se", "n_parameters",
-            "train_stories")
-    missing = [c for c in need if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing} (columns: {list(table.columns)})")
-    return table
 
 
 def metric_label(metric: str) -> str:
@@ -151,9 +140,9 @@ def fig12(means: pd.DataFrame, settings: DownstreamFigureSettings, pdf: Path, pn
         handles, labels = axes[1].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    notes = (f"no brain-tuned scores of downstream.figures.base_family '{settings.base_family}' "
+    notes = (f"no brain-tuned scores of figures.downstream.base_family '{settings.base_family}' "
              f"or large_family '{settings.large_family}'",
-             f"no brain-tuned scores of downstream.figures.data_size_family '{fam}'")
+             f"no brain-tuned scores of figures.downstream.data_size_family '{fam}'")
     for ax, points_, note in zip(axes, (size_points, points), notes):
         if not points_:
             ax.text(0.5, 0.5, note, ha="center", va="center", wrap=True, transform=ax.transAxes)
@@ -167,7 +156,7 @@ def downstream_figures(means: pd.DataFrame, settings: DownstreamFigureSettings, 
     fams = style.order_families(f for f in settings.families if (means.family == f).any())
     comp = settings.comparison_family
     if comp not in fams:
-        raise ValueError(f"downstream.figures.comparison_family '{comp}' has no downstream scores "
+        raise ValueError(f"figures.downstream.comparison_family '{comp}' has no downstream scores "
                          f"(families with scores: {fams})")
     main = [f for f in fams if f != settings.large_family]
     fig = _task_grid(means, FIG4_TASKS, main, FIG4_VARIANTS, "Downstream task performance")

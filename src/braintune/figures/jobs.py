@@ -17,10 +17,6 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = ("family", "variant", "region", "feature", "mean", "se", "n")
-WILCOXON_COLUMNS = ("level", "reference_family", "reference_variant", "family", "variant", "region", "feature",
-                    "subject", "significant", "significant_holm")
-
 #: Bar figures: name -> (kind, regions slice, variants key). fig5 is added when configured.
 BAR_FIGURES = {
     "fig2a": ("alignment", 0, "variants"),
@@ -114,9 +110,10 @@ def make_bar_figures(tables: Mapping[str, str], outputs: Mapping[str, Mapping[st
     of each figure made.
     """
     from braintune.figures import paper, style
+    from braintune.statistics import read_summary, read_wilcoxon
 
-    summary = {kind: paper.read_table(tables[f"{kind}_summary"], SUMMARY_COLUMNS) for kind in ("alignment", "lowlevel")}
-    wil = {kind: paper.read_table(tables[f"wilcoxon_{kind}"], WILCOXON_COLUMNS) for kind in ("alignment", "lowlevel")}
+    summary = {kind: read_summary(tables[f"{kind}_summary"]) for kind in ("alignment", "lowlevel")}
+    wil = {kind: read_wilcoxon(tables[f"wilcoxon_{kind}"]) for kind in ("alignment", "lowlevel")}
     sig = paper.Significance.from_config({k: getattr(settings, k) for k in (
         "reference_variant", "baseline_variant", "significance_level", "p_column")})
     regions = list(settings.regions)
@@ -147,7 +144,7 @@ def flatmap_target(config: Mapping, subject: str) -> list:
     from braintune.preprocess.regions import pycortex_target
 
     filestore, cx_subject, xfm = pycortex_target(config, subject)
-    stride = int(config["demo"]["voxel_stride"]) if config["dataset"]["source"] == "demo" else 1
+    stride = int(config["data"]["demo"]["voxel_stride"]) if config["data"]["source"] == "demo" else 1
     return [str(filestore), cx_subject, xfm, stride]
 
 
@@ -160,8 +157,9 @@ def make_flatmap_figures(differences: Mapping[str, str], noise_ceilings: Mapping
     ``noise_ceilings`` and ``targets`` (:class:`~braintune.figures.flatmaps.Target` or the list of
     :func:`flatmap_target`) are keyed by participant. Returns the seconds each figure took.
     """
-    from braintune.alignment.encoding import read_noise_ceiling
     from braintune.figures import flatmaps, paper, style
+    from braintune.preprocess.noise_ceiling import read_noise_ceiling
+    from braintune.statistics import read_difference
 
     targets = {s: t if isinstance(t, flatmaps.Target) else flatmaps.Target(*t) for s, t in targets.items()}
     style.apply_style()
@@ -185,7 +183,7 @@ def make_flatmap_figures(differences: Mapping[str, str], noise_ceilings: Mapping
         return nc_cache[subject]
 
     def panel(subject, title, dataset):
-        d = paper.read_difference(differences[subject], dataset)
+        d = read_difference(differences[subject], dataset)
         return flatmaps.Panel(title, paper.restrict(d, nc_of(subject)[1], settings.flatmap_voxels), targets[subject])
 
     def alignment_panel(subject, title):

@@ -17,7 +17,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
@@ -101,17 +100,6 @@ def reference_marks(wilcoxon: pd.DataFrame, region: str, families: Sequence[str]
 
 
 # --- tables ---------------------------------------------------------------------------------
-
-
-def read_table(path, required: Sequence[str]) -> pd.DataFrame:
-    """A statistics TSV with the columns ``required`` (clear error otherwise)."""
-    from braintune.statistics import read_tsv
-
-    table = read_tsv(path)
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise KeyError(f"{path}: missing column(s) {missing}; has {list(table.columns)}")
-    return table
 
 
 def select(summary: pd.DataFrame, region: str, families: Sequence[str], variants: Sequence[str],
@@ -225,18 +213,6 @@ def scale_figure(alignment: pd.DataFrame, lowlevel: pd.DataFrame, wilcoxon_align
 
 
 # --- per-voxel values -----------------------------------------------------------------------
-
-
-def read_difference(path, dataset: str) -> np.ndarray:
-    """A per-voxel difference of the statistics stage's ``voxels/{family}/{subject}.h5``."""
-    from braintune.alignment.encoding import open_h5
-
-    with open_h5(path) as handle:
-        if dataset not in handle:
-            found = []
-            handle.visit(lambda name: found.append(name) if isinstance(handle[name], h5py.Dataset) else None)
-            raise KeyError(f"{path}: no dataset '{dataset}' (found {found})")
-        return handle[dataset][...].astype(np.float32)
 
 
 def restrict(values: np.ndarray, nc_mask: np.ndarray | None, voxels: str) -> np.ndarray:

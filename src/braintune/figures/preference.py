@@ -11,15 +11,6 @@ import pandas as pd
 from braintune.figures import style
 
 
-def read_means(path: str | Path) -> pd.DataFrame:
-    """The preference stage's table of participant means (``results/preference/means.tsv``)."""
-    table = pd.read_csv(path, sep="\t")
-    missing = [c for c in ("family", "variant", "layer", "mean", "se", "n") if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing} (columns: {list(table.columns)})")
-    return table
-
-
 def fig8(means: pd.DataFrame, pdf: Path, png: Path) -> None:
     """d per layer: brain-tuned (mean +- SE across participants) against pretrained, one panel per family."""
     style.apply_style()

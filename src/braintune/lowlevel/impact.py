@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import h5py
@@ -41,13 +40,13 @@ from braintune.alignment.encoding import (
     encode,
     fit_voxels,
     load_responses,
-    open_h5,
-    read_noise_ceiling,
-    read_regions,
+    read_layers,
     region_mean,
 )
 from braintune.alignment.ridge import RidgeBatches
-from braintune.features.design import make_delayed
+from braintune.features.design import make_delayed, read_zscored
+from braintune.preprocess.noise_ceiling import read_noise_ceiling
+from braintune.preprocess.regions import read_regions
 from braintune.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -150,25 +149,6 @@ def lowlevel_impact(b_original: float, b_residual: float) -> float:
 # --- stories -> designs ---------------------------------------------------------------------
 
 
-def read_zscored(path: str | os.PathLike, stories: Sequence[str], test_story: str) -> dict[str, np.ndarray]:
-    """Undelayed, per-story z-scored matrices of a design file: ``zscored/{story}`` for the train
-    stories and ``test_zscored`` (the scored test segment, z-scored on itself) under ``test_story``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: design file missing")
-    with open_h5(path) as handle:
-        for key in ("zscored", "test_zscored"):
-            if key not in handle:
-                raise KeyError(f"{path}: no '{key}' (found {sorted(handle.keys())})")
-        group = handle["zscored"]
-        missing = [s for s in stories if s not in group]
-        if missing:
-            raise KeyError(f"{path}: zscored/ lacks stories {missing} (found {sorted(group.keys())})")
-        out = {s: group[s][...].astype(np.float32) for s in stories}
-        out[test_story] = handle["test_zscored"][...].astype(np.float32)
-        return out
-
-
 def stack_delayed(
     per_story: dict[str, np.ndarray], stories: Sequence[str], delays: Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -179,17 +159,6 @@ def stack_delayed(
 
 
 # --- the job --------------------------------------------------------------------------------
-
-
-def _read_alignment_layers(path: str | os.PathLike, layers: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
-    with open_h5(path) as handle:
-        out = {}
-        for layer in layers:
-            name = f"layer_{layer}"
-            if name not in handle:
-                raise KeyError(f"{path}: no group '{name}' (found {sorted(handle.keys())})")
-            out[layer] = {k: handle[name][k][...] for k in ("rho", "nc_norm", "alpha")}
-        return out
 
 
 def run_lowlevel(
@@ -222,13 +191,10 @@ def run_lowlevel(
     stories = list(settings.train_stories)
     all_stories = stories + [test_story]
 
-    with open_h5(design_paths[layers[0]]) as handle:
-        if "delays" not in handle.attrs:
-            raise KeyError(f"{design_paths[layers[0]]}: no attribute 'delays'")
-        delays = [int(d) for d in np.atleast_1d(handle.attrs["delays"])]
-
     # responses: keep the stories this subject has
-    model_z = {layer: read_zscored(design_paths[layer], stories, test_story) for layer in layers}
+    model_z = {}
+    for layer in layers:  # every layer's design has the same delays (features.delays)
+        model_z[layer], delays = read_zscored(design_paths[layer], stories, test_story)
     lengths = np.array([len(model_z[layers[0]][s]) for s in stories])
     story_index = np.repeat(np.arange(len(stories)), lengths)
     responses = load_responses(
@@ -253,14 +219,11 @@ def run_lowlevel(
     original: dict[int, dict[str, np.ndarray]]
     reuse = False
     if alignment_path is not None:
-        with open_h5(alignment_path) as handle:
-            if "train_stories" not in handle.attrs:
-                raise KeyError(f"{alignment_path}: no attribute 'train_stories' (found {sorted(handle.attrs)})")
-            used = [s.decode() if isinstance(s, bytes) else str(s) for s in handle.attrs["train_stories"]]
+        used, _ = read_layers(alignment_path, ())
         reuse = used == stories
     if reuse:
         log.info("B_o from %s (same train stories)", alignment_path)
-        original = _read_alignment_layers(alignment_path, layers)
+        _, original = read_layers(alignment_path, layers)
     else:
         log.info("B_o refitted on the low-level train stories %s", stories)
         original = {}
@@ -280,7 +243,7 @@ def run_lowlevel(
     chosen_lambdas: dict[str, np.ndarray] = {}
     rows = []
     for feature, path in lowlevel_paths.items():
-        low = read_zscored(path, stories, test_story)
+        low, _ = read_zscored(path, stories, test_story)
         for s in all_stories:
             if len(low[s]) != len(F[s]):
                 raise ValueError(f"{path}: zscored/{s} has {len(low[s])} rows, the model features {len(F[s])}")

@@ -23,8 +23,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from braintune.preprocess.responses import read_repeats
-from braintune.utils import atomic_output
+from braintune.preprocess.responses import read_repeats, repeats_shape
+from braintune.utils import atomic_output, open_h5
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +82,6 @@ def nc_row_slice(n_rows: int, nc_rows: str, test_trim: int) -> slice:
     raise ValueError(f"preprocess.nc_rows must be 'all' or 'trimmed', got {nc_rows!r}")
 
 
-def repeats_shape(path: str | os.PathLike) -> tuple[int, int, int]:
-    """(R, T, V) of a test-story hf5's ``individual_repeats``, failing with the file's name."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: test-story response file missing")
-    try:
-        with h5py.File(path, "r") as handle:
-            if "individual_repeats" not in handle:
-                raise KeyError(f"{path}: no dataset 'individual_repeats' (the test story must hold its repeats; found {sorted(handle.keys())})")
-            shape = handle["individual_repeats"].shape
-    except OSError as err:
-        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
-    if len(shape) != 3:
-        raise ValueError(f"{path}: individual_repeats has shape {shape}, expected (R, T, V)")
-    return tuple(int(n) for n in shape)
-
-
 def noise_ceiling_from_file(
     path: str | os.PathLike,
     rows: slice | None = None,
@@ -127,12 +110,22 @@ def noise_ceiling_from_file(
     return out, int(n_rep)
 
 
+def read_noise_ceiling(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(nc, mask)`` of a ``noise_ceiling.h5`` (mask = NC above threshold)."""
+    path = Path(path)
+    with open_h5(path) as handle:
+        for key in ("nc", "mask"):
+            if key not in handle:
+                raise KeyError(f"{path}: no dataset '{key}' (found {sorted(handle.keys())})")
+        return handle["nc"][...].astype(np.float32), handle["mask"][...].astype(bool)
+
+
 def read_repeat_mean(path: str | os.PathLike, test_path: str | os.PathLike, first_row: int = 0) -> tuple[np.ndarray, int]:
     """``(repeat_mean[first_row:] float32 (T - first_row, V), n_repeats)`` of a ``noise_ceiling.h5``,
     checked against the shape of the test story's repeats in ``test_path`` (metadata only)."""
     path = Path(path)
     n_rep, n_rows, n_vox = repeats_shape(test_path)
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         if "repeat_mean" not in handle:
             raise KeyError(f"{path}: no dataset 'repeat_mean' (rerun the preprocess_noise_ceiling rule; found {sorted(handle.keys())})")
         data = handle["repeat_mean"]

@@ -27,13 +27,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import h5py
 import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from braintune.utils import atomic_output
+from braintune.utils import atomic_output, open_h5
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,13 @@ def pycortex_target(config: dict, subject: str) -> tuple[str, str, str]:
 
     Real data: a writable copy of ``derivative/pycortex-db`` (``preprocess.pycortex_filestore``),
     subject ``UTS0X``, transform ``UTS0X_auto``. Demo: the writable copy of pycortex's sample subject
-    ``S1`` the generator made (``demo.pycortex_filestore``), transform ``fullhead``. pycortex writes
+    ``S1`` the generator made (``data.demo.pycortex_filestore``), transform ``fullhead``. pycortex writes
     caches into the subject's folder, hence the writable copies.
     """
-    if config["dataset"]["source"] == "demo":
+    if config["data"]["source"] == "demo":
         from braintune.data import demo_cortex
 
-        return str(config["demo"]["pycortex_filestore"]), demo_cortex.SUBJECT, demo_cortex.XFM
+        return str(config["data"]["demo"]["pycortex_filestore"]), demo_cortex.SUBJECT, demo_cortex.XFM
     return str(config["preprocess"]["pycortex_filestore"]), subject, f"{subject}_auto"
 
 
@@ -270,6 +271,18 @@ def write_regions(path: str | os.PathLike, masks: dict[str, np.ndarray], n_voxel
             for name, mask in masks.items():
                 handle.create_dataset(name, data=np.asarray(mask, dtype=bool))
             handle.attrs.update({k: (str(v) if not isinstance(v, (int, float, str)) else v) for k, v in attrs.items()})
+
+
+def read_regions(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Boolean voxel masks of ``regions.h5`` (every top-level dataset, or only ``names``)."""
+    path = Path(path)
+    with open_h5(path) as handle:
+        available = [k for k in handle.keys() if isinstance(handle[k], h5py.Dataset)]
+        wanted = list(names) if names else available
+        missing = [n for n in wanted if n not in available]
+        if missing:
+            raise KeyError(f"{path}: no region(s) {missing} (found {available})")
+        return {name: handle[name][...].astype(bool) for name in wanted}
 
 
 def write_region_table(path: str | os.PathLike, masks: dict[str, np.ndarray], area_of_voxel: np.ndarray | None = None) -> None:

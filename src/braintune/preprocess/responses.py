@@ -109,3 +109,20 @@ def n_voxels(path: str | os.PathLike) -> int:
     if len(shape) != 2:
         raise ValueError(f"{path}: dataset 'data' has shape {shape}; expected (rows, voxels)")
     return int(shape[1])
+
+
+def repeats_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(R, T, V) of a test-story hf5's ``individual_repeats``, failing with the file's name."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: test-story response file missing")
+    try:
+        with h5py.File(path, "r") as handle:
+            if "individual_repeats" not in handle:
+                raise KeyError(f"{path}: no dataset 'individual_repeats' (the test story must hold its repeats; found {sorted(handle.keys())})")
+            shape = handle["individual_repeats"].shape
+    except OSError as err:
+        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
+    if len(shape) != 3:
+        raise ValueError(f"{path}: individual_repeats has shape {shape}, expected (R, T, V)")
+    return tuple(int(n) for n in shape)

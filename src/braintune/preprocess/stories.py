@@ -2,11 +2,11 @@
 consistency check of audio, TextGrid and TR grid, and the audio cache.
 
 * :func:`available_stories` is what every stage uses to list a subject's stories of one split. A story
-  missing for a subject (UTS04 has no ``life``) follows ``dataset.missing_story``: ``skip`` drops it
+  missing for a subject (UTS04 has no ``life``) follows ``data.missing_story``: ``skip`` drops it
   with a logged warning, ``error`` fails naming the subject and story. The held-out test story can
   never be skipped. What exists is known *before* anything is downloaded or generated, so the DAG is
   the same on every invocation: for OpenNeuro from the download manifest (the dataset's git tree) when
-  it has been fetched, else from ``download.known_missing``; for the demo from ``demo.missing_stories``
+  it has been fetched, else from ``data.download.known_missing``; for the demo from ``data.demo.missing_stories``
   (the stories whose response files the generator leaves out, :mod:`braintune.data.demo_settings`).
 * :func:`check_story_timing` compares the three lengths of a story (audio seconds, TextGrid end,
   respdict TR count through :class:`braintune.preprocess.timing.TRGrid`) and fails naming the story and the three
@@ -61,12 +61,12 @@ def declared_missing(config: dict) -> dict[str, set[str]] | None:
     """``{subject: {stories}}`` absent from the dataset, as far as known at DAG-construction time.
 
     OpenNeuro: the fetched manifest is the truth (a response file not in the dataset's git tree does
-    not exist); before it is fetched, ``download.known_missing``. Demo: ``demo.missing_stories``
+    not exist); before it is fetched, ``data.download.known_missing``. Demo: ``data.demo.missing_stories``
     (what the generator leaves out on purpose).
     """
-    subjects = list(config["dataset"]["subjects"])
-    if config["dataset"]["source"] == "openneuro":
-        download = config["download"]
+    subjects = list(config["data"]["subjects"])
+    if config["data"]["source"] == "openneuro":
+        download = config["data"]["download"]
         manifest = download["manifest"]
         if Path(manifest).exists():
             present = _manifest_paths(str(Path(manifest).resolve()), Path(manifest).stat().st_mtime_ns)
@@ -76,7 +76,7 @@ def declared_missing(config: dict) -> dict[str, set[str]] | None:
             }
         known = download["known_missing"]
     else:
-        known = config["demo"]["missing_stories"]
+        known = config["data"]["demo"]["missing_stories"]
     return {s: set(known.get(s, [])) for s in subjects}
 
 
@@ -94,24 +94,24 @@ def split_stories(config: dict, split: str) -> list[str]:
 
 
 def available_stories(config: dict, subject: str, split: str) -> list[str]:
-    """The stories of ``split`` that ``subject`` has, following ``dataset.missing_story``.
+    """The stories of ``split`` that ``subject`` has, following ``data.missing_story``.
 
     Raises:
         MissingStoryError: naming subject and story when a story is missing and the rule is
             ``error``, when the test story is missing, or when nothing of the split is left.
     """
-    if subject not in config["dataset"]["subjects"]:
-        raise ValueError(f"subject {subject} is not in dataset.subjects {config['dataset']['subjects']}")
+    if subject not in config["data"]["subjects"]:
+        raise ValueError(f"subject {subject} is not in data.subjects {config['data']['subjects']}")
     wanted = split_stories(config, split)
     missing = (declared_missing(config) or {}).get(subject, set())
     test = config["stories"]["test"]
-    rule = config["dataset"]["missing_story"]
+    rule = config["data"]["missing_story"]
     out = []
     for story in wanted:
         if story not in missing:
             out.append(story)
             continue
-        where = f"dataset.missing_story={rule}: subject {subject} has no story '{story}' ({layout.response_path(subject, story)})"
+        where = f"data.missing_story={rule}: subject {subject} has no story '{story}' ({layout.response_path(subject, story)})"
         if story == test:
             raise MissingStoryError(f"{where}; it is the test story (stories.test) and cannot be skipped")
         if rule == "error":

@@ -35,7 +35,7 @@ def alignment_settings():
         "section": {k: v for k, v in ALIGNMENT.items() if k not in ALIGNMENT_NOT_SETTINGS},
         "seed": config["seed"],
         "test_trim": config["timing"]["test_trim"],
-        "missing_story": config["dataset"]["missing_story"],
+        "missing_story": config["data"]["missing_story"],
         "device": config["compute"]["device"] if ALIGNMENT["backend"] == "auto" else None,
     }
 

@@ -58,7 +58,7 @@ def _run_outputs(family, variant, owner):
 
 
 def _bt_stories(subject, split):
-    """The brain-tuning stories `subject` has (UTS04 lacks `life`: skipped with a warning, D3)."""
+    """The brain-tuning stories `subject` has (UTS04 lacks `life`: skipped with a warning, docs/decisions.md 3)."""
     return data_available_stories(subject, split)
 
 

@@ -1,4 +1,4 @@
-# Functions and settings of the data stage: every path of the ds003020 layout under dataset.root, the
+# Functions and settings of the data stage: every path of the ds003020 layout under data.root, the
 # demo generator's settings (demo), the download plan (openneuro), targets. The rules are in
 # workflow/rules/data.smk (Snakemake's linter asks to keep functions and rules in separate files).
 
@@ -9,13 +9,13 @@ from braintune.data.manifest import read_manifest as bt_read_manifest
 from braintune.preprocess import stories as btstories
 
 
-DEMO = config["dataset"]["source"] == "demo"
+DEMO = config["data"]["source"] == "demo"
 
 
-DOWNLOAD_ACTIVE = config["dataset"]["source"] == "openneuro"
+DOWNLOAD_ACTIVE = config["data"]["source"] == "openneuro"
 
 
-DOWNLOAD = config["download"]
+DOWNLOAD = config["data"]["download"]
 
 
 DOWNLOAD_RULES = []
@@ -55,7 +55,7 @@ def data_sphere_reg_path(subject, hemi):
 
 
 def data_available_stories(subject, split):
-    """Stories of `split` that `subject` has (dataset.missing_story applied; braintune.preprocess.stories)."""
+    """Stories of `split` that `subject` has (data.missing_story applied; braintune.preprocess.stories)."""
     return btstories.available_stories(config, subject, split)
 
 
@@ -63,18 +63,18 @@ def data_available_stories(subject, split):
 
 
 def data_demo_ground_truth_path():
-    return config["demo"]["ground_truth"]
+    return config["data"]["demo"]["ground_truth"]
 
 
 def data_demo_metadata_path():
     """The demo stories' metadata (voice, rate, pitch, text), next to the ground truth."""
-    return str(Path(config["demo"]["ground_truth"]).with_name("stimuli.json"))
+    return str(Path(config["data"]["demo"]["ground_truth"]).with_name("stimuli.json"))
 
 
 if DEMO:
     # The demo depends on the set of story names and on which one is the test story, not on their roles.
-    DEMO_STIMULI = StimulusSettings.from_config(config["demo"], config["timing"], STORIES, TEST_STORY)
-    DEMO_RESPONSES = ResponseSettings.from_config(config["demo"], config["timing"], STORIES, TEST_STORY, SUBJECTS)
+    DEMO_STIMULI = StimulusSettings.from_config(config["data"]["demo"], config["timing"], STORIES, TEST_STORY)
+    DEMO_RESPONSES = ResponseSettings.from_config(config["data"]["demo"], config["timing"], STORIES, TEST_STORY, SUBJECTS)
 
 
 def _demo_stimulus_files(kind):
@@ -89,7 +89,7 @@ def _demo_response_files():
 
 
 def download_plan():
-    """{job: [dataset paths]} of the current config (empty unless dataset.source == openneuro)."""
+    """{job: [dataset paths]} of the current config (empty unless data.source == openneuro)."""
     return btdownload.download_plan(config) if DOWNLOAD_ACTIVE else {}
 
 

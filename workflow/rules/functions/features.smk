@@ -11,7 +11,7 @@ from braintune.features.windows import WindowSettings
 FEATURES = config["features"]
 
 
-LOWLEVEL = config["lowlevel_features"]
+DESCRIPTORS = config["features"]["descriptors"]
 
 
 # Train stories of the low-level impact analysis (the descriptors' design matrices).
@@ -28,7 +28,7 @@ FEATURES_WINDOWS = WindowSettings.from_config(FEATURES)
 FEATURES_DESIGN = DesignSettings.from_config(FEATURES, config["timing"], config["stories"]["alignment_train"], TEST_STORY)
 
 
-FEATURES_DESCRIPTORS = DescriptorSettings.from_config(LOWLEVEL, FEATURES, config["timing"])
+FEATURES_DESCRIPTORS = DescriptorSettings.from_config(DESCRIPTORS, FEATURES, config["timing"])
 
 
 FEATURES_DESCRIPTOR_DESIGN = DesignSettings.from_config(FEATURES, config["timing"], LOWLEVEL_STORIES, TEST_STORY, lanczos=False)
@@ -85,5 +85,5 @@ def features_targets():
             owners = [owner(variant, None)] if btconfig.is_shared_variant(variant) else SUBJECTS
             for who in owners:
                 out.extend(features_design_path(family, variant, who, layer) for layer in config["models"][family]["layers"])
-    out.extend(features_descriptor_design_path(f) for f in LOWLEVEL["names"])
+    out.extend(features_descriptor_design_path(f) for f in DESCRIPTORS["names"])
     return out

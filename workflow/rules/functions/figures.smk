@@ -108,7 +108,7 @@ def _figures_downstream_outputs(names):
 
 
 def figures_downstream_settings():
-    return asdict(btfigdownstream.DownstreamFigureSettings.from_config(config["downstream"]["figures"], families()))
+    return asdict(btfigdownstream.DownstreamFigureSettings.from_config(config["figures"]["downstream"], families()))
 
 
 def figures_downstream_targets():

@@ -28,7 +28,7 @@ def lowlevel_feature_names():
     """lowlevel.features (null: every low-level feature the features stage computes; names checked
     by braintune.config.validate_config)."""
     wanted = LOWLEVEL_IMPACT["features"]
-    return list(config["lowlevel_features"]["names"] if wanted is None else wanted)
+    return list(config["features"]["descriptors"]["names"] if wanted is None else wanted)
 
 
 def lowlevel_reuses_alignment():

@@ -56,7 +56,7 @@ def preprocess_pycortex_path(subject):
 def preprocess_pycortex_inputs(subject):
     """Files a rule that draws `subject` with pycortex must depend on (the writable filestore copy)."""
     if DEMO:
-        return [data_demo_ground_truth_path()]  # the generator copies S1 into demo.pycortex_filestore
+        return [data_demo_ground_truth_path()]  # the generator copies S1 into data.demo.pycortex_filestore
     return [preprocess_pycortex_path(subject)]
 
 
