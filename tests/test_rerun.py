@@ -39,9 +39,11 @@ _AFTER_CHECKPOINT = {
     "alignment",
     "lowlevel",
     "statistics",
+    "statistics_voxels",
     "figures_bars",
     "figures_flatmaps",
     "downstream_embed",
+    "downstream_asr",
     "downstream_probe",
     "downstream_collect",
     "figures_downstream",
@@ -72,7 +74,7 @@ CASES = [
     ("alignment.threads", {"alignment": {"threads": 2}}, set()),
     ("preprocess.chunk_voxels", {"preprocess": {"chunk_voxels": 1000}}, set()),
     ("downstream.embed_batch_size", {"downstream": {"embed_batch_size": 1}}, set()),
-    ("download.retries (inactive in the demo)", {"download": {"retries": 1}}, set()),
+    ("data.download.retries (inactive in the demo)", {"data": {"download": {"retries": 1}}}, set()),
     (
         "stories.lowlevel_train: the list that null means",
         {"stories": {"lowlevel_train": list(_DEMO["stories"]["alignment_train"])}},
@@ -83,12 +85,12 @@ CASES = [
     (
         "alignment.cv.n_boots",
         {"alignment": {"cv": {"n_boots": 4}}},
-        {"alignment", "lowlevel", "statistics", "figures_bars", "figures_flatmaps"},
+        {"alignment", "lowlevel", "statistics", "statistics_voxels", "figures_bars", "figures_flatmaps"},
     ),
     (
         "lowlevel.n_folds",
         {"lowlevel": {"n_folds": 5}},
-        {"lowlevel", "statistics", "figures_bars", "figures_flatmaps"},
+        {"lowlevel", "statistics", "statistics_voxels", "figures_bars", "figures_flatmaps"},
     ),
     (
         "a story moved from brain-tuning train to validation",
@@ -96,7 +98,7 @@ CASES = [
         _AFTER_CHECKPOINT | {"braintuning_stimulus"},
     ),
     ("braintuning.max_epochs", {"braintuning": {"max_epochs": 3}}, set(_AFTER_CHECKPOINT)),
-    ("demo.seed", {"demo": {"seed": 1}}, set(_ALL_RULES)),
+    ("data.demo.seed", {"data": {"demo": {"seed": 1}}}, set(_ALL_RULES)),
 ]
 
 
