@@ -80,7 +80,7 @@ CASES = [
         {"stories": {"lowlevel_train": list(_DEMO["stories"]["alignment_train"])}},
         set(),
     ),
-    ("figures.flatmap_height", {"figures": {"flatmap_height": 3.0}}, {"figures_flatmaps"}),
+    ("figures.flatmap_height", {"figures": {"flatmap_height": 640}}, {"figures_flatmaps"}),
     ("statistics.alpha", {"statistics": {"alpha": 0.01}}, {"statistics", "figures_bars"}),
     (
         "alignment.cv.n_boots",
