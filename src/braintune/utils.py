@@ -78,6 +78,17 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         raise
 
 
+def portable_path(path: str | os.PathLike) -> str:
+    """``path`` as an artifact may record it: relative to the working directory (the workspace) when it
+    lies inside it, else just its file name. Artifacts never hold absolute paths, so a workspace can be
+    moved or shared."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return resolved.name
+
+
 def open_h5(path: str | os.PathLike):
     """An HDF5 file opened for reading; a missing, truncated or garbage file raises an error naming it."""
     import h5py

@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 
 from braintune.preprocess.responses import read_repeats, repeats_shape
-from braintune.utils import atomic_output, open_h5
+from braintune.utils import atomic_output, open_h5, portable_path
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def write_noise_ceiling(
             nc = computed
             if override:
                 nc = load_override(override, computed.shape[0])
-                source = str(override)
+                source = portable_path(override)
                 log.info("%s: using the published noise ceiling %s (r with computed = %.3f)", test_path, override, float(pearson_columns(nc, computed)[0]))
             mask = nc > threshold
             handle.create_dataset("nc", data=nc.astype(np.float32))
@@ -233,7 +233,7 @@ def write_noise_ceiling(
                 rows=f"{rows.start}:{rows.stop}",
                 nc_rows=nc_rows,
                 data_norm=bool(data_norm),
-                test_file=str(test_path),
+                test_file=portable_path(test_path),
             )
     log.info(
         "%s: NC from %d repeats over rows %d:%d: median %.3f, max %.3f, %d of %d voxels > %.2f",

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from braintune.utils import atomic_output, open_h5
+from braintune.utils import atomic_output, open_h5, portable_path
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ def subject_regions(
     parcels = None
     if source == "demo":
         masks = demo_region_masks(ground_truth, subject, settings.demo_map)
-        attrs["ground_truth"] = str(ground_truth)
+        attrs["ground_truth"] = portable_path(ground_truth)
     else:
         subject_dir = Path(pycortex_subject_dir)
         psubject, xfm = subject_dir.name, f"{subject_dir.name}_auto"
@@ -361,7 +361,7 @@ def subject_regions(
             vertex_parcels, names = glasser_parcels(annot, fsaverage_sphere, subject_sphere)
             parcels = glasser_voxel_areas(cortex, psubject, xfm, settings.mask, vertex_parcels, names, settings.mapper)
             masks = region_masks(parcels, settings.areas, settings.groups)
-            attrs.update(annotation=str(annot["lh"]), mapper=settings.mapper)
+            attrs.update(annotation=portable_path(annot["lh"]), mapper=settings.mapper)
         else:
             masks = pycortex_roi_masks(cortex, psubject, xfm, settings.mask, settings.pycortex_rois, settings.mapper)
     for name, mask in masks.items():
