@@ -91,6 +91,25 @@ def read_repeats(path: str | os.PathLike, columns: np.ndarray | None = None) -> 
     return _read(Path(path), "individual_repeats", columns)
 
 
+def _shape(path: str | os.PathLike, name: str, axes: str, hint: str = "") -> tuple[int, ...]:
+    """Shape of dataset ``name`` of a response file, without reading it; ``axes`` names the expected
+    axes, e.g. ``"rows, voxels"``. Errors name the file: missing, not readable HDF5 (truncated or
+    garbage), no such dataset, or another number of axes."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: response file missing")
+    try:
+        with h5py.File(path, "r") as handle:
+            if name not in handle:
+                raise KeyError(f"{path}: no dataset '{name}'{hint} (found {sorted(handle.keys())})")
+            shape = handle[name].shape
+    except OSError as err:
+        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
+    if len(shape) != len(axes.split(",")):
+        raise ValueError(f"{path}: dataset '{name}' has shape {shape}; expected ({axes})")
+    return tuple(int(n) for n in shape)
+
+
 def n_voxels(path: str | os.PathLike) -> int:
     """Number of voxels (columns) of a response file's ``data``, without reading it.
 
@@ -98,31 +117,9 @@ def n_voxels(path: str | os.PathLike) -> int:
         OSError, KeyError, ValueError: naming the file when it is not readable HDF5, has no ``data``
             dataset, or ``data`` is not a 2-d (rows, voxels) array.
     """
-    path = Path(path)
-    try:
-        with h5py.File(path, "r") as handle:
-            if "data" not in handle:
-                raise KeyError(f"{path}: no dataset 'data' (found {sorted(handle.keys())})")
-            shape = handle["data"].shape
-    except OSError as err:
-        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
-    if len(shape) != 2:
-        raise ValueError(f"{path}: dataset 'data' has shape {shape}; expected (rows, voxels)")
-    return int(shape[1])
+    return _shape(path, "data", "rows, voxels")[1]
 
 
 def repeats_shape(path: str | os.PathLike) -> tuple[int, int, int]:
     """(R, T, V) of a test-story hf5's ``individual_repeats``, failing with the file's name."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: test-story response file missing")
-    try:
-        with h5py.File(path, "r") as handle:
-            if "individual_repeats" not in handle:
-                raise KeyError(f"{path}: no dataset 'individual_repeats' (the test story must hold its repeats; found {sorted(handle.keys())})")
-            shape = handle["individual_repeats"].shape
-    except OSError as err:
-        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
-    if len(shape) != 3:
-        raise ValueError(f"{path}: individual_repeats has shape {shape}, expected (R, T, V)")
-    return tuple(int(n) for n in shape)
+    return _shape(path, "individual_repeats", "R, T, V", " (the test story must hold its repeats)")
