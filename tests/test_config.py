@@ -248,3 +248,15 @@ def test_checkpoint_owner():
     assert btconfig.checkpoint_owner("stimulus", "UTS01") == "shared"
     assert btconfig.checkpoint_owner("braintuned", "UTS02") == "UTS02"
     assert btconfig.checkpoint_owner("random", "UTS03") == "UTS03"
+
+
+def test_model_entry_fills_the_schema_defaults_and_names_bad_keys():
+    entry = btconfig.model_entry({"architecture": "wav2vec2", "checkpoint": None})
+    family = btconfig.load_schema()["properties"]["models"]["additionalProperties"]["properties"]
+    for key in ("init_seed", "init", "normalize", "attn_implementation"):
+        assert entry[key] == family[key]["default"]
+    assert "layers" not in entry and "variants" not in entry  # brain-tuning builds families without them
+    with pytest.raises(btconfig.ConfigError, match=r"models\.<family>\.attn_implementation"):
+        btconfig.model_entry({"architecture": "wav2vec2", "checkpoint": None, "attn_implementation": "flash"})
+    with pytest.raises(btconfig.ConfigError, match=r"models\.<family>\.checkpoint' is required"):
+        btconfig.model_entry({"architecture": "wav2vec2"})

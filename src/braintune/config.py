@@ -68,6 +68,28 @@ def defaults() -> dict:
     return config
 
 
+def model_entry(entry: dict) -> dict:
+    """A ``models.<family>`` entry with the schema's defaults filled in (a copy), validated.
+
+    The keys a caller may leave out on purpose stay absent: ``layers`` and ``variants`` (brain-tuning
+    builds a family without them, so that listing another layer reruns nothing).
+
+    Raises:
+        ConfigError: naming the key and what was expected.
+    """
+    root = _schema()
+    schema = {k: v for k, v in root["properties"]["models"]["additionalProperties"].items() if k != "required"}
+    filled = copy.deepcopy(dict(entry))
+    errors = list(FillingValidator({**schema, "$defs": root.get("$defs", {})}).iter_errors(filled))
+    if errors:
+        raise ConfigError("invalid model entry\n  " + "\n  ".join(
+            f"key 'models.<family>.{_key_path(e)}': {e.message}" for e in errors))
+    for key in ("architecture", "checkpoint"):
+        if key not in filled:
+            raise ConfigError(f"invalid model entry: key 'models.<family>.{key}' is required")
+    return filled
+
+
 def load_config(path: str | Path) -> dict:
     """Read a YAML config, fill its defaults and validate it."""
     path = Path(path)

@@ -30,6 +30,7 @@ import time
 import numpy as np
 import torch
 
+from braintune.config import model_entry
 from braintune.features import models
 
 from .schedule import warmup_steps
@@ -49,10 +50,11 @@ def build_pretraining_model(family_cfg: dict, seed: int = 0, mask_time_prob: flo
     """
     from transformers import Wav2Vec2ForPreTraining
 
+    family_cfg = model_entry(family_cfg)
     arch = models.architecture_of(family_cfg)
     if arch != "wav2vec2":
         raise ValueError(f"stimulus-tuning needs a wav2vec2 family (a pre-training head); got architecture {arch!r}")
-    checkpoint = family_cfg.get("checkpoint")
+    checkpoint = family_cfg["checkpoint"]
     if checkpoint:
         model = Wav2Vec2ForPreTraining.from_pretrained(str(checkpoint), mask_time_prob=mask_time_prob)
     else:
@@ -69,7 +71,7 @@ def build_pretraining_model(family_cfg: dict, seed: int = 0, mask_time_prob: flo
         missing, unexpected = model.wav2vec2.load_state_dict(backbone.state_dict(), strict=False)
         if unexpected or set(missing) - {"masked_spec_embed"}:
             raise RuntimeError(f"pre-training model does not match the backbone: missing {missing}, unexpected {unexpected}")
-    models.set_normalize(model.wav2vec2, family_cfg.get("normalize", True))
+    models.set_normalize(model.wav2vec2, family_cfg["normalize"])
     return model
 
 

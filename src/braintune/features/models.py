@@ -37,6 +37,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from braintune.config import model_entry
+
 log = logging.getLogger(__name__)
 
 ARCHITECTURES = ("wav2vec2", "hubert", "whisper")
@@ -97,13 +99,14 @@ def _seeded(seed: int):
 
 
 def _attn(family_cfg: dict) -> str:
-    return family_cfg.get("attn_implementation", "sdpa")
+    return family_cfg["attn_implementation"]
 
 
 def build_config(family_cfg: dict):
     """HF config of a randomly initialised family (``checkpoint: null``) from its ``init`` overrides."""
+    family_cfg = model_entry(family_cfg)
     config_cls, _ = _classes(architecture_of(family_cfg))
-    init = dict(family_cfg.get("init") or {})
+    init = dict(family_cfg["init"])
     try:
         config = config_cls(**init)
     except (TypeError, ValueError) as err:
@@ -129,7 +132,7 @@ def _finish(model: torch.nn.Module, family_cfg: dict) -> torch.nn.Module:
     bad = [layer for layer in layers if not 0 <= int(layer) <= n]
     if bad:
         raise ValueError(f"models.<family>.layers: {bad} outside 0..{n} ({n} transformer layers)")
-    set_normalize(model, family_cfg.get("normalize", True))
+    set_normalize(model, family_cfg["normalize"])
     model.eval()
     return model
 
@@ -142,12 +145,13 @@ def build_model(family_cfg: dict, seed: int | None = None) -> torch.nn.Module:
         seed: overrides ``init_seed`` for a random initialisation. Leave it ``None`` so that every
             stage builds the same "pretrained" network; ignored when ``checkpoint`` is set.
     """
+    family_cfg = model_entry(family_cfg)
     arch = architecture_of(family_cfg)
     config_cls, model_cls = _classes(arch)
-    checkpoint = family_cfg.get("checkpoint")
+    checkpoint = family_cfg["checkpoint"]
     if checkpoint is None:
         config = build_config(family_cfg)
-        init_seed = family_cfg.get("init_seed", 0) if seed is None else seed
+        init_seed = family_cfg["init_seed"] if seed is None else seed
         with _seeded(init_seed):
             model = model_cls._from_config(config, attn_implementation=_attn(family_cfg))
         log.info("built %s with random init (seed %d, %.2fM parameters)", arch, init_seed, n_parameters(model) / 1e6)
@@ -191,6 +195,7 @@ def load_model(family_cfg: dict, checkpoint_dir: str | Path | None = None, seed:
     with ``checkpoint_dir=None``, the family's pretrained model (:func:`build_model`)."""
     if checkpoint_dir is None:
         return build_model(family_cfg, seed=seed)
+    family_cfg = model_entry(family_cfg)
     checkpoint_dir = Path(checkpoint_dir)
     if checkpoint_dir.name == "model.safetensors":
         checkpoint_dir = checkpoint_dir.parent
@@ -236,13 +241,14 @@ def feature_extractor(family_cfg_or_model: dict | torch.nn.Module):
         config = model.config
         normalize = bool(getattr(model, "_braintune_normalize", True))
     else:
-        arch = architecture_of(family_cfg_or_model)
-        config = build_config(family_cfg_or_model) if family_cfg_or_model.get("checkpoint") is None else None
-        normalize = bool(family_cfg_or_model.get("normalize", True))
+        family_cfg = model_entry(family_cfg_or_model)
+        arch = architecture_of(family_cfg)
+        config = build_config(family_cfg) if family_cfg["checkpoint"] is None else None
+        normalize = bool(family_cfg["normalize"])
         if config is None and arch == "whisper":
             from transformers import WhisperConfig
 
-            config = WhisperConfig.from_pretrained(family_cfg_or_model["checkpoint"])
+            config = WhisperConfig.from_pretrained(family_cfg["checkpoint"])
     if arch == "whisper":
         from transformers import WhisperFeatureExtractor
 
