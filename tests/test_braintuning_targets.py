@@ -1,5 +1,6 @@
 """BigSLM and text-LM targets: shapes, word selection, context windows, normalisation; variant parsing."""
 
+import os
 import numpy as np
 import pytest
 import torch
@@ -118,3 +119,38 @@ def test_variant_parsing_and_checks():
         trained_variants(config, "x")
     with pytest.raises(ConfigError, match="3 training stories"):
         trained_variants(config, "y")
+
+
+def test_a_gated_checkpoint_needs_a_token_or_the_cache(tmp_path, monkeypatch):
+    from braintune.braintuning.plan import gated_access_problem
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache, no saved token
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    key = "braintuning.targets.lmtuned_llama.checkpoint"
+    problem = gated_access_problem("meta-llama/Llama-2-7b-hf", key)
+    assert problem and key in problem and "huggingface-cli login" in problem and "HF_TOKEN" in problem
+    assert gated_access_problem("openai-community/gpt2-medium", key) is None  # not gated
+    assert gated_access_problem(None, key) is None  # random initialisation
+    local = tmp_path / "meta-llama" / "Llama-2-7b-hf"
+    local.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert gated_access_problem("meta-llama/Llama-2-7b-hf", key) is None  # a local directory of that name
+    monkeypatch.chdir(tmp_path.parent)
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    assert gated_access_problem("meta-llama/Llama-2-7b-hf", key) is None
+
+
+def test_a_saved_login_token_survives_the_workspace_hf_home(tmp_path, monkeypatch):
+    from braintune.utils import set_cache_dirs
+
+    for var in ("HF_HOME", "HF_TOKEN_PATH"):
+        monkeypatch.setenv(var, "")  # restored (or removed again) after the test
+        monkeypatch.delenv(var)
+    user_cache = tmp_path / "user-cache"
+    (user_cache / "huggingface").mkdir(parents=True)
+    (user_cache / "huggingface" / "token").write_text("hf_saved")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache))
+    set_cache_dirs(tmp_path / "ws" / ".cache")
+    assert os.environ["HF_HOME"] == str(tmp_path / "ws" / ".cache" / "huggingface")
+    assert os.environ["HF_TOKEN_PATH"] == str(user_cache / "huggingface" / "token")

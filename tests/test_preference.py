@@ -116,3 +116,15 @@ def test_word_means_average_occurrences():
 def test_no_usable_target_is_an_error():
     with pytest.raises(ValueError, match="both a synonym and a near-homophone"):
         P.preference_per_layer(np.zeros((1, 2, 3), np.float32), ["w0", "s0"], _word_set())
+
+
+def test_a_missing_aligned_corpus_is_named_with_what_to_obtain(tmp_path):
+    from braintune.preference.run import corpus_problem
+
+    problem = corpus_problem(tmp_path / "librispeech_aligned")
+    assert "preference.corpus.path" in problem and "librispeech_aligned" in problem and "TextGrid" in problem
+    (tmp_path / "empty").mkdir()
+    assert "preference.corpus.path" in corpus_problem(tmp_path / "empty")
+    (tmp_path / "aligned" / "speaker").mkdir(parents=True)
+    (tmp_path / "aligned" / "speaker" / "utt.TextGrid").touch()
+    assert corpus_problem(tmp_path / "aligned") is None

@@ -155,8 +155,17 @@ def file_md5(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def set_cache_dirs(base: str | os.PathLike) -> None:
-    """Keep every tool's caches inside the working directory (pycortex, matplotlib, HF)."""
+    """Keep every tool's caches inside the working directory (pycortex, matplotlib, HF).
+
+    A variable the user has set is kept. A Hugging Face token saved by `huggingface-cli login` (in the
+    user's default HF home) stays usable for gated models through ``HF_TOKEN_PATH``.
+    """
     base = Path(base).resolve()
+    if "HF_HOME" not in os.environ and "HF_TOKEN_PATH" not in os.environ:
+        user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        token = user_cache / "huggingface" / "token"
+        if token.is_file():
+            os.environ["HF_TOKEN_PATH"] = str(token)
     for var, sub in (
         ("XDG_CONFIG_HOME", "config"),
         ("XDG_CACHE_HOME", "cache"),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = [
     "variant_config", "training_family_config", "story_rows", "family_parameters", "n_outputs_estimate",
-    "estimate_resources",
+    "estimate_resources", "gated_access_problem",
 ]
 
 #: Parameter counts of the checkpoints the paper config names (for sizing only).
@@ -22,9 +22,33 @@ KNOWN_PARAMETERS = {
     "openai/whisper-small": 88e6, "facebook/hubert-large-ll60k": 317e6,
 }
 #: Output width of the precomputed target sets of the paper config (layers x hidden size).
-KNOWN_TARGET_WIDTH = {"openai/whisper-medium": 25 * 1024, "gpt2-medium": 25 * 1024, "meta-llama/Llama-2-7b-hf": 11 * 4096}
+KNOWN_TARGET_WIDTH = {"openai/whisper-medium": 25 * 1024, "openai-community/gpt2-medium": 25 * 1024, "meta-llama/Llama-2-7b-hf": 11 * 4096}
 #: Largest subject's voxel count above NC 0.4 (UTS03, docs/protocol.md 1.3): the bound before the mask exists.
 MAX_VOXELS = 50_732
+
+
+#: Hugging Face hub organisations whose models are gated: a licence accepted on the hub and an access token.
+GATED_ORGS = ("meta-llama/",)
+
+
+def gated_access_problem(checkpoint: str | None, key: str) -> str | None:
+    """Why ``checkpoint`` (the value of config key ``key``) cannot be loaded here, or None.
+
+    A gated hub model loads when it is in the local Hugging Face cache, or when an access token is
+    available (``HF_TOKEN`` or ``huggingface-cli login``) for an account that accepted its licence. The
+    licence itself cannot be checked without asking the hub; a token without it fails at download time.
+    """
+    if not checkpoint or Path(checkpoint).exists() or not str(checkpoint).startswith(GATED_ORGS):
+        return None
+    from huggingface_hub import get_token, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(str(checkpoint), "config.json"), str) or get_token():
+        return None
+    return (
+        f"{key} = {checkpoint!r} is a gated model and no Hugging Face access token is available (nor is it in "
+        f"the local cache, $HF_HOME). Accept its licence at https://huggingface.co/{checkpoint}, then run "
+        f"`huggingface-cli login` or set HF_TOKEN; or leave out the variant that needs it."
+    )
 
 
 def variant_config(bt: dict, variant: str) -> dict:

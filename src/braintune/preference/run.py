@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
@@ -16,6 +17,24 @@ from braintune.preference import analysis
 from braintune.utils import atomic_output
 
 log = logging.getLogger("braintune.preference.run")
+
+
+CORPUS_HINT = (
+    "The semantic-phonetic preference needs a word-aligned speech corpus that the pipeline cannot download: "
+    "audio files with a Praat TextGrid of the same stem holding a word tier (preference.corpus.word_tier), "
+    "in any folder layout, e.g. LibriSpeech test-clean with Montreal Forced Aligner TextGrids (`mfa align` "
+    "output, or a published LibriSpeech alignment). Put it in a folder and set preference.corpus.path to it "
+    "(config/README.md, 'Running on the real data')."
+)
+
+
+def corpus_problem(path: str | os.PathLike) -> str | None:
+    """Why ``preference.corpus.path`` cannot serve as the aligned corpus, or None (checked when the DAG is
+    built, not hours in at ``preference_wordset``)."""
+    corpus = Path(path)
+    if corpus.is_dir() and next(corpus.rglob("*.TextGrid"), None) is not None:
+        return None
+    return f"preference.corpus.path = {str(path)!r} is not a folder holding TextGrid files. {CORPUS_HINT}"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@
 # are no params: the scripts read braintuning.num_workers, braintuning.keep_state and
 # braintuning.targets.bigslm.batch_size from the config.
 
+from snakemake.exceptions import WorkflowError
+
 from braintune.braintuning import plan as btplan
 from braintune.braintuning.run import BrainTuningSettings, StimulusTuningSettings, TargetSettings
 from braintune.braintuning.variants import parse_variant, trained_variants
@@ -117,6 +119,22 @@ def braintuning_target_settings(variant):
 
 def braintuning_stimulus_settings(family):
     return StimulusTuningSettings.from_config(BT, family, config["models"][family], config["seed"])
+
+
+def _bt_check_gated_checkpoints():
+    """Fail before any job runs when a gated hub model (e.g. Llama-2) is needed but cannot be loaded:
+    a target set whose targets are not computed yet, or a family's checkpoint."""
+    problems = [
+        btplan.gated_access_problem(BT["targets"][target]["checkpoint"], f"braintuning.targets.{target}.checkpoint")
+        for target in BT_TARGET_SETS
+        if not os.path.exists(braintuning_targets_info_path(target))
+    ] + [btplan.gated_access_problem(config["models"][f]["checkpoint"], f"models.{f}.checkpoint") for f in families()]
+    problems = [p for p in problems if p]
+    if problems:
+        raise WorkflowError("\n".join(problems))
+
+
+_bt_check_gated_checkpoints()
 
 
 def braintuning_targets():

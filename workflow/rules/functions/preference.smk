@@ -25,8 +25,14 @@ def preference_table_path(name):
 
 
 def preference_corpus_ready():
-    """The demo writes the aligned word corpus with the downstream stand-ins; a real one is the user's."""
-    return [downstream_demo_marker()] if DS_DEMO else []
+    """The demo writes the aligned word corpus with the downstream stand-ins; a real one is the user's,
+    checked when the DAG is built (not hours in, at preference_wordset)."""
+    if DS_DEMO:
+        return [downstream_demo_marker()]
+    problem = prefrun.corpus_problem(PREF["corpus"]["path"]) if downstream_models() else None
+    if problem:
+        raise WorkflowError(problem)
+    return []
 
 
 def preference_wordset_settings():
