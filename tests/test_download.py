@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import subprocess
 import threading
 from functools import partial
@@ -45,6 +46,12 @@ class FaultyHandler(SimpleHTTPRequestHandler):
                 fault["times"] = fault.get("times", 1) - 1
             else:
                 fault = None
+        if fault and fault["kind"] == "redirect":  # to itself: a redirect loop
+            self.send_response(302)
+            self.send_header("Location", url_path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         local = Path(self.translate_path(url_path))
         if not local.is_file():
             return SimpleHTTPRequestHandler.do_GET(self)  # 404 / directory handling
@@ -54,6 +61,19 @@ class FaultyHandler(SimpleHTTPRequestHandler):
             return
         if fault and fault["kind"] == "corrupt":
             data = bytes([data[0] ^ 0xFF]) + data[1:]
+        if fault and fault["kind"] in ("html", "gzip", "nolength"):  # 200 answers, whatever the Range
+            if fault["kind"] == "html":  # a CDN's error or login page
+                data = b"\n<!-- cdn -->\n<!DOCTYPE html>\n<html><body>Access denied</body></html>\n"
+            self.send_response(200)
+            self.send_header("Content-Type", fault.get("type", "application/octet-stream"))
+            if fault["kind"] == "gzip":  # announced as gzip, but not gzip
+                self.send_header("Content-Encoding", "gzip")
+            if fault["kind"] != "nolength":  # else the end is marked only by closing the connection
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: fault.get("after", len(data))])
+            self.close_connection = True
+            return
         start = 0
         if rng and server.ranges:
             start = int(rng.split("=", 1)[1].split("-", 1)[0])
@@ -418,6 +438,110 @@ def test_fetch_urls_checks_md5(dataset, server, tmp_path):
     assert not (tmp_path / "atlas" / "b.json").exists()
 
 
+# --- fetch_urls: files without a manifest entry (the atlas) ------------------------------------------
+
+
+@pytest.fixture()
+def atlas(server, tmp_path):
+    """Two binary atlas-like files and a GIFTI-like XML file on the loopback server; options for them."""
+    rng = np.random.default_rng(1)
+    files = {"lh.annot": rng.bytes(150_000), "rh.annot": rng.bytes(120_000),
+             "lh.sphere.surf.gii": b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE GIFTI SYSTEM "gifti.dtd">\n<GIFTI/>\n'}
+    (server.root / "atlas").mkdir()
+    for name, data in files.items():
+        (server.root / "atlas" / name).write_bytes(data)
+    opts = dl.FetchOptions(base_url=server.url, max_parallel=2, retries=2, backoff_s=0.01, timeout_s=10, min_free_gb=0.0)
+    return {name: f"{server.url}/atlas/{name}" for name in files}, files, opts, tmp_path / "resources" / "atlas"
+
+
+def test_fetch_urls_fetches_binary_and_xml_files_and_resumes(atlas, server):
+    urls, files, opts, out = atlas
+    server.faults["/atlas/lh.annot"] = {"kind": "cut", "after": 60_000, "times": 1}
+    dl.fetch_urls({url: out / name for name, url in urls.items()}, opts)
+    assert all((out / name).read_bytes() == data for name, data in files.items())  # XML is no HTML page
+    assert [r for p, r in server.requests if p == "/atlas/lh.annot"] == [None, "bytes=60000-"]
+    assert not list(out.glob("*.part"))
+
+
+def test_fetch_urls_refuses_a_body_shorter_than_its_content_length(atlas, server):
+    urls, files, opts, out = atlas
+    server.faults["/atlas/lh.annot"] = {"kind": "cut", "after": 10_000, "times": 100}
+    dest = out / "lh.annot"
+    with pytest.raises(dl.DownloadError) as err:
+        dl.fetch_urls({urls["lh.annot"]: dest}, opts)
+    message = str(err.value)
+    assert f"{dest}: giving up after 2 retries at {urls['lh.annot']}" in message
+    assert f"expected {len(files['lh.annot'])} bytes, received 30000" in message  # 3 tries, resumed
+    assert not dest.exists()  # only the .part, for a resume
+    del server.faults["/atlas/lh.annot"]
+    dl.fetch_urls({urls["lh.annot"]: dest}, opts)
+    assert dest.read_bytes() == files["lh.annot"]
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/octet-stream"])
+def test_fetch_urls_refuses_an_html_page_answered_with_200(atlas, server, content_type):
+    urls, _, opts, out = atlas
+    server.faults["/atlas/lh.annot"] = {"kind": "html", "type": content_type, "times": 1}
+    dest = out / "lh.annot"
+    with pytest.raises(dl.DownloadError) as err:
+        dl.fetch_urls({urls["lh.annot"]: dest}, opts)
+    message = str(err.value)
+    assert f"{dest}: {urls['lh.annot']} answered with an HTML page" in message
+    assert "expected the data file itself" in message and "data.download.atlas.md5: {lh.annot: <md5>}" in message
+    assert not dest.exists() and not list(out.glob("*.part"))
+
+
+def test_fetch_urls_redirect_loop_and_broken_gzip_name_url_and_path(atlas, server):
+    urls, _, opts, out = atlas
+    server.faults["/atlas/lh.annot"] = {"kind": "redirect", "times": 1000}
+    server.faults["/atlas/rh.annot"] = {"kind": "gzip", "times": 1}
+    with pytest.raises(dl.DownloadError) as err:
+        dl.fetch_urls({urls["lh.annot"]: out / "lh.annot"}, opts)
+    assert f"{out / 'lh.annot'}: TooManyRedirects at {urls['lh.annot']}" in str(err.value)
+    with pytest.raises(dl.DownloadError) as err:
+        dl.fetch_urls({urls["rh.annot"]: out / "rh.annot"}, opts)
+    assert f"{out / 'rh.annot'}: DecodeError at {urls['rh.annot']}" in str(err.value)
+    assert [p for p, _ in server.requests].count("/atlas/rh.annot") == 1  # not retried
+    assert not list(out.iterdir())
+
+
+def test_fetch_urls_reports_every_failure_and_completes_the_others(atlas, server):
+    urls, files, opts, out = atlas
+    server.faults["/atlas/lh.annot"] = {"kind": "html", "type": "text/html", "times": 1}
+    targets = {urls["lh.annot"]: out / "lh.annot", f"{server.url}/atlas/nosuch.annot": out / "nosuch.annot",
+               urls["rh.annot"]: out / "rh.annot"}
+    with pytest.raises(dl.DownloadError) as err:
+        dl.fetch_urls(targets, opts)
+    message = str(err.value)
+    assert "2 of 3 downloads failed" in message
+    assert f"{out / 'lh.annot'}: {urls['lh.annot']} answered with an HTML page" in message
+    assert f"{out / 'nosuch.annot'}: HTTP 404 Not Found at {server.url}/atlas/nosuch.annot" in message
+    assert (out / "rh.annot").read_bytes() == files["rh.annot"]
+    assert sorted(p.name for p in out.iterdir()) == ["rh.annot"]
+
+
+def test_fetch_urls_without_size_is_checked_by_md5_or_kept_with_a_warning(atlas, server, caplog):
+    """A body cut short without Content-Length (the end marked only by closing the connection) looks
+    complete: a pinned MD5 catches it; without one the file is kept, with a warning giving its MD5."""
+    urls, files, opts, out = atlas
+    server.faults["/atlas/lh.annot"] = {"kind": "nolength", "after": 50_000, "times": 2}
+    good = hashlib.md5(files["lh.annot"]).hexdigest()
+    dest = out / "lh.annot"
+    with pytest.raises(dl.DownloadError) as err:
+        dl.fetch_urls({urls["lh.annot"]: dest}, opts, md5={"lh.annot": good})
+    assert (f"{dest} from {urls['lh.annot']}: MD5 check failed: expected {good}, received "
+            f"{hashlib.md5(files['lh.annot'][:50_000]).hexdigest()} (the MD5 pinned in data.download.atlas.md5)") in str(err.value)
+    assert not dest.exists() and not list(out.glob("*.part"))
+    with caplog.at_level("WARNING", logger="braintune.data.download"):
+        dl.fetch_urls({urls["lh.annot"]: dest}, opts)
+    assert dest.stat().st_size == 50_000  # undetectable without an MD5 ...
+    cut = hashlib.md5(files["lh.annot"][:50_000]).hexdigest()
+    assert f"pin its MD5 in data.download.atlas.md5: {{lh.annot: {cut}}}" in caplog.text  # ... but not silent
+    dest.unlink()
+    dl.fetch_urls({urls["lh.annot"]: dest}, opts, md5={"lh.annot": good})  # fault gone
+    assert dest.read_bytes() == files["lh.annot"]
+
+
 @pytest.mark.slow
 def test_paper_dry_run_lists_exactly_the_needed_files_and_their_total(tmp_path):
     """`snakemake -n --configfile config/ds003020.yaml` with a fetched manifest: one job per group,
@@ -438,10 +562,17 @@ def test_paper_dry_run_lists_exactly_the_needed_files_and_their_total(tmp_path):
     entries.append(Entry("derivative/preprocessed_data/UTS01/thestory.hf5", 5, "0" * 32, True))  # not needed
     write_manifest(tmp_path / "resources/ds003020/manifest.tsv", entries)
     targets = [f"data_download_{job}" for job in plan]
+    # what a paper run needs from the user, checked when the DAG is built: TIMIT and the word-aligned
+    # preference corpus (user folders, empty stand-ins here) and a token for the gated Llama-2
+    (tmp_path / "user" / "TIMIT").mkdir(parents=True)
+    (tmp_path / "user" / "aligned").mkdir()
+    (tmp_path / "user" / "aligned" / "placeholder.TextGrid").touch()
+    (tmp_path / "user.yaml").write_text(json.dumps({"downstream": {"datasets": {"timit": {"path": str(tmp_path / "user/TIMIT")}}},
+                                                    "preference": {"corpus": {"path": str(tmp_path / "user/aligned")}}}))
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", *targets, "-n", "-s", str(REPO_ROOT / "workflow/Snakefile"),
-         "--directory", str(tmp_path), "--configfile", str(REPO_ROOT / "config/ds003020.yaml")],
-        capture_output=True, text=True, timeout=120,
+         "--directory", str(tmp_path), "--configfile", str(REPO_ROOT / "config/ds003020.yaml"), str(tmp_path / "user.yaml")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_TOKEN": "dry-run"},
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]

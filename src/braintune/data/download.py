@@ -8,7 +8,12 @@
   retries network errors and 5xx/429 answers a bounded number of times with exponential backoff, shows
   one tqdm bar over all bytes, and verifies size and MD5 before moving each file into place. A failed
   check removes the partial file and fails naming the path, the expected and the received value; a
-  404 fails at once naming the path and the URL.
+  404, a redirect loop, a body that does not decode or any other transport failure that no retry mends
+  fails at once naming the path and the URL. Every transfer of a call runs to its end and all failures
+  are reported together.
+* :func:`fetch_urls` downloads files without a manifest entry (the Glasser atlas and fsaverage spheres)
+  the same way, checking the size the server announces, refusing an HTML page, and checking the MD5s
+  pinned in ``data.download.atlas.md5`` (see :func:`fetch_url` for what only an MD5 can catch).
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -35,6 +43,13 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# transport failures worth another try, resumed with Range: a broken or stalled connection, a body
+# shorter than announced (urllib3 enforces Content-Length), a 5xx/429 answer (raised as HTTPError)
+RETRIED = (requests.ConnectionError, requests.Timeout, requests.HTTPError, requests.exceptions.ChunkedEncodingError,
+           urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.IncompleteRead)
+# every other transport failure (a redirect loop, a body that does not decode, a malformed URL...) fails at once
+TRANSPORT_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError)
+ATLAS_MD5_KEY = "data.download.atlas.md5"  # the {file name: MD5} checks of fetch_urls' files
 
 
 class DownloadError(RuntimeError):
@@ -174,7 +189,7 @@ class FetchOptions:
     chunk_bytes: int = CHUNK
 
     @classmethod
-    def from_config(cls, download: dict) -> "FetchOptions":
+    def from_config(cls, download: dict) -> FetchOptions:
         """From the ``download`` section (validated; none of these settings changes a downloaded file)."""
         return cls(
             base_url=download["base_url"],
@@ -217,34 +232,64 @@ def check_disk_space(root: Path, needed: int, min_free_gb: float) -> None:
         )
 
 
-def _transfer(url: str, part: Path, size: int | None, label: str, options: FetchOptions,
-              session: requests.Session, progress=None) -> None:
-    """Stream ``url`` into ``part`` until it holds ``size`` bytes (or the whole body when size is None).
+def _announced_size(response: requests.Response, resumed: bool) -> int | None:
+    """The whole file's size as the server announces it: Content-Range's total for a resumed (206)
+    answer, Content-Length for a 200; None when absent, or when a Content-Encoding makes the header
+    count encoded bytes rather than the file's."""
+    if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        return None
+    value = response.headers.get("Content-Range", "").rpartition("/")[2] if resumed else response.headers.get("Content-Length", "")
+    return int(value) if value.strip().isdigit() else None
 
-    Resumes an existing ``part`` with a Range request; network errors, truncated bodies and 5xx/429
-    answers are retried ``options.retries`` times with exponential backoff.
+
+def _discard(part: Path, message: str) -> DownloadError:
+    """The error of a failure no retry can mend: the partial file goes too (a resume would build on it)."""
+    part.unlink(missing_ok=True)
+    return DownloadError(message)
+
+
+def _transfer(url: str, part: Path, size: int | None, label: str, options: FetchOptions,
+              session: requests.Session, progress=None) -> tuple[int | None, str]:
+    """Stream ``url`` into ``part`` until it holds ``size`` bytes; with ``size`` None, the size the
+    server announces (Content-Length, or Content-Range's total) when it announces one, else the body.
+
+    Resumes an existing ``part`` with a Range request. Network errors, bodies shorter than expected
+    (urllib3 also enforces Content-Length) and 5xx/429 answers are retried ``options.retries`` times
+    with exponential backoff; after the last, ``part`` stays for a later resume. Any other failure
+    (404 or another status, a redirect loop, a body that does not decode, a malformed URL...) removes
+    ``part`` and fails at once.
+
+    Returns:
+        The expected size (``size``, else the announced one, else None) and the last Content-Type.
+
+    Raises:
+        DownloadError: naming ``label`` (the destination), the URL and the cause.
     """
     attempt = 0
+    content_type = ""
     while True:
         have = part.stat().st_size if part.exists() else 0
         if size is not None and have > size:  # stale partial of another version
             part.unlink()
             have = 0
         if size is not None and have == size:
-            return
+            return size, content_type
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
             with session.get(url, headers=headers, stream=True, timeout=options.timeout_s) as response:
                 if response.status_code == 404:
-                    raise DownloadError(f"{label}: HTTP 404 Not Found at {url} (not in the dataset export?)")
+                    raise _discard(part, f"{label}: HTTP 404 Not Found at {url} (not in the dataset export?)")
                 if response.status_code == 416 and have:  # range beyond the end: restart cleanly
                     part.unlink()
                     continue
                 if response.status_code in RETRY_STATUS:
                     raise requests.HTTPError(f"HTTP {response.status_code}", response=response)
                 if response.status_code not in (200, 206):
-                    raise DownloadError(f"{label}: HTTP {response.status_code} {response.reason} at {url}")
+                    raise _discard(part, f"{label}: HTTP {response.status_code} {response.reason} at {url}")
                 resumed = bool(have) and response.status_code == 206
+                content_type = response.headers.get("Content-Type", "")
+                if size is None:
+                    size = _announced_size(response, resumed)
                 if have and not resumed and progress is not None:
                     progress.update(-have)  # the server ignored Range: start over
                 with open(part, "ab" if resumed else "wb") as handle:
@@ -254,31 +299,36 @@ def _transfer(url: str, part: Path, size: int | None, label: str, options: Fetch
                         if progress is not None:
                             progress.update(len(block))
             got = part.stat().st_size
-            if size is None or got >= size:
-                return
+            if size is None or got >= size:  # a longer body fails the size check of _verify_and_place
+                return size, content_type
             raise requests.ConnectionError(f"transfer ended at {got} of {size} bytes")
-        except (requests.ConnectionError, requests.Timeout, requests.HTTPError, requests.exceptions.ChunkedEncodingError,
-                urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError) as err:
+        except RETRIED as err:
             attempt += 1
+            got = part.stat().st_size if part.exists() else 0
             if attempt > options.retries:
-                raise DownloadError(f"{label}: giving up after {options.retries} retries at {url}: {err}") from err
+                expected = f"; expected {size} bytes, received {got}" if size is not None else ""
+                raise DownloadError(f"{label}: giving up after {options.retries} retries at {url}: {err}{expected}") from err
             wait = options.backoff_s * 2 ** (attempt - 1)
             log.warning("%s: %s; retry %d/%d in %.1f s (resuming at byte %d)", label, err, attempt,
-                        options.retries, wait, part.stat().st_size if part.exists() else 0)
+                        options.retries, wait, got)
             time.sleep(wait)
+        except TRANSPORT_ERRORS as err:
+            raise _discard(part, f"{label}: {type(err).__name__} at {url}: {err}") from err
 
 
-def _verify_and_place(part: Path, dest: Path, label: str, size: int | None, md5: str | None, chunk: int) -> Path:
-    """Check size and MD5 of ``part``; move it to ``dest``, or remove it and fail naming both values."""
+def _verify_and_place(part: Path, dest: Path, label: str, size: int | None, md5: str | None, chunk: int,
+                      hint: str = "") -> Path:
+    """Check size and MD5 of ``part``; move it to ``dest``, or remove it and fail naming both values
+    (and ``hint``, what to do about it)."""
     got = part.stat().st_size
     if size is not None and got != size:
         part.unlink()
-        raise DownloadError(f"{label}: size check failed: expected {size} bytes, received {got}")
+        raise DownloadError(f"{label}: size check failed: expected {size} bytes, received {got}{hint}")
     if md5:
         digest = _md5(part, chunk)
         if digest != md5:
             part.unlink()
-            raise DownloadError(f"{label}: MD5 check failed: expected {md5}, received {digest}")
+            raise DownloadError(f"{label}: MD5 check failed: expected {md5}, received {digest}{hint}")
     os.replace(part, dest)
     return dest
 
@@ -287,29 +337,84 @@ def fetch_one(entry: Entry, root: Path, options: FetchOptions, session: requests
     """Download one manifest file (resuming ``.part``), verify size and MD5, move it into place.
 
     Raises:
-        DownloadError: naming the path (and URL, expected and received values).
+        DownloadError: naming the destination (and URL, expected and received values).
     """
     dest = root / entry.path
     if _complete(dest, entry):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    _transfer(url_of(options.base_url, entry.path), part, entry.size, entry.path, options, session, progress)
-    return _verify_and_place(part, dest, entry.path, entry.size, entry.md5, options.chunk_bytes)
+    _transfer(url_of(options.base_url, entry.path), part, entry.size, str(dest), options, session, progress)
+    return _verify_and_place(part, dest, str(dest), entry.size, entry.md5, options.chunk_bytes)
+
+
+# the opening of an HTML document: optional comments, then a doctype, <html>, <head> or <body>
+_HTML_START = re.compile(rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE | re.DOTALL)
+
+
+def _html_answer(part: Path, content_type: str) -> str | None:
+    """How ``part`` (received with ``content_type``) shows itself to be an HTML page, or None."""
+    if content_type.split(";", 1)[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+        return f"Content-Type {content_type}"
+    with open(part, "rb") as handle:
+        head = handle.read(1024).removeprefix(b"\xef\xbb\xbf")
+    if _HTML_START.match(head):
+        return f"a body that starts like an HTML page ({head[:60]!r})"
+    return None
+
+
+def fetch_url(url: str, dest: str | os.PathLike, options: FetchOptions, session: requests.Session,
+              md5: str | None = None) -> Path:
+    """Download one file that the manifest does not describe (an atlas file) to ``dest``.
+
+    The body goes to ``<dest>.part`` and is moved to ``dest`` only once it passed every check:
+    its size must equal the size the server announces (Content-Length, or Content-Range's total for a
+    resumed transfer; a shorter body is retried and resumed like a manifest file), it must not be an
+    HTML page (a ``text/html`` Content-Type or an HTML opening: an error or login page answered with
+    status 200), and with ``md5`` its MD5 must match. A failure removes the partial file, except after
+    the last retry of a broken transfer, which leaves it for a resume.
+
+    Without ``md5`` two things cannot be detected: a body cut short by a server that announces no
+    size and marks the end only by closing the connection (a cut chunked body is detected: its last
+    chunk is missing), and wrong content of the announced size that is no HTML page. Such a file is
+    kept with a warning giving its MD5, to be pinned in data.download.atlas.md5 once checked.
+
+    Raises:
+        DownloadError: naming ``dest``, the URL and what was expected.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    pin = f"{ATLAS_MD5_KEY}: {{{dest.name}: <md5>}}"
+    hint = (f" (the MD5 pinned in {ATLAS_MD5_KEY})" if md5 else
+            f" (pin the file's MD5 in {pin} so that its content is verified)")
+    size, content_type = _transfer(url, part, None, str(dest), options, session)
+    html = _html_answer(part, content_type)
+    if html:
+        part.unlink()
+        raise DownloadError(f"{dest}: {url} answered with an HTML page ({html}), expected the data file itself: "
+                            f"an error or login page? check the URL{hint}")
+    _verify_and_place(part, dest, f"{dest} from {url}", size, md5, options.chunk_bytes, hint)
+    digest = md5 or _md5(dest, options.chunk_bytes)
+    if size is None and not md5:
+        log.warning("%s: %s announced no size and no MD5 is pinned, so a transfer cut short cannot be detected: "
+                    "check the file and pin its MD5 in %s: {%s: %s}", dest, url, ATLAS_MD5_KEY, dest.name, digest)
+    log.info("%s <- %s (%d bytes, MD5 %s)", dest, url, dest.stat().st_size, digest)
+    return dest
 
 
 def fetch_urls(targets: dict[str, str | os.PathLike], options: FetchOptions, md5: dict[str, str] | None = None) -> None:
-    """Download ``{url: destination}`` files not described by the manifest (the atlas), with the same
-    retries; an MD5 given for a destination's file name is checked."""
+    """Download ``{url: destination}`` files not described by the manifest (the Glasser atlas and the
+    fsaverage spheres) with :func:`fetch_url`, at most ``options.max_parallel`` at once, with the same
+    retries; ``md5`` (data.download.atlas.md5) maps a destination's file name to its MD5.
+
+    Raises:
+        DownloadError: listing every failed transfer (the others complete).
+    """
     md5 = md5 or {}
-    with requests.Session() as session:
-        for url, dest in targets.items():
-            dest = Path(dest)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            part = dest.with_name(dest.name + ".part")
-            _transfer(url, part, None, str(dest), options, session)
-            _verify_and_place(part, dest, str(dest), None, md5.get(dest.name), options.chunk_bytes)
-            log.info("%s <- %s (%d bytes)", dest, url, dest.stat().st_size)
+    with _session(options.max_parallel) as session:
+        _run_all([partial(fetch_url, url, dest, options, session, md5.get(Path(dest).name)) for url, dest in targets.items()],
+                 options.max_parallel)
 
 
 def fetch(
@@ -330,14 +435,15 @@ def fetch(
     stage = Path(staging) if staging is not None else root
     todo = [e for e in entries if not _complete(root / e.path, e)]
     fetch_todo = [e for e in todo if not _complete(stage / e.path, e)]
-    partial = sum(
+    partial_bytes = sum(
         min((stage / (e.path + ".part")).stat().st_size, e.size) for e in fetch_todo if (stage / (e.path + ".part")).exists()
     )
-    needed = sum(e.size for e in fetch_todo) - partial
-    log.info("%d of %d files to fetch, %.3f GB (%d bytes already partial)", len(fetch_todo), len(entries), needed / 1e9, partial)
+    needed = sum(e.size for e in fetch_todo) - partial_bytes
+    log.info("%d of %d files to fetch, %.3f GB (%d bytes already partial)", len(fetch_todo), len(entries), needed / 1e9,
+             partial_bytes)
     if fetch_todo:
         check_disk_space(root, needed, options.min_free_gb)
-        _fetch_all(fetch_todo, stage, options, partial, show_progress)
+        _fetch_all(fetch_todo, stage, options, partial_bytes, show_progress)
     if stage != root:
         for e in todo:
             (root / e.path).parent.mkdir(parents=True, exist_ok=True)
@@ -345,9 +451,36 @@ def fetch(
     return [root / e.path for e in entries]
 
 
-def _fetch_all(todo: list[Entry], root: Path, options: FetchOptions, partial: int, show_progress: bool) -> None:
+def _session(max_parallel: int) -> requests.Session:
+    """A session with ``max_parallel`` pooled connections per host that asks for the files' own bytes
+    (no compression), so that Range offsets and Content-Length count the bytes written."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=max(1, max_parallel), pool_maxsize=max(1, max_parallel))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["Accept-Encoding"] = "identity"
+    return session
+
+
+def _run_all(jobs: list[Callable[[], object]], max_parallel: int) -> None:
+    """Run the download ``jobs`` on at most ``max_parallel`` threads; every job runs to its end and all
+    failures are raised together, in the order of ``jobs``."""
+    errors = []
+    with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        for future in futures:
+            try:
+                future.result()
+            except DownloadError as err:
+                log.error("%s", err)
+                errors.append(str(err))
+    if errors:
+        raise DownloadError(f"{len(errors)} of {len(jobs)} downloads failed:\n  " + "\n  ".join(errors))
+
+
+def _fetch_all(todo: list[Entry], root: Path, options: FetchOptions, partial_bytes: int, show_progress: bool) -> None:
     lock = threading.Lock()
-    bar = tqdm(total=sum(e.size for e in todo), initial=partial, unit="B", unit_scale=True,
+    bar = tqdm(total=sum(e.size for e in todo), initial=partial_bytes, unit="B", unit_scale=True,
                desc="ds003020", disable=not show_progress, mininterval=1.0)
 
     class _Progress:
@@ -355,19 +488,8 @@ def _fetch_all(todo: list[Entry], root: Path, options: FetchOptions, partial: in
             with lock:
                 bar.update(n)
 
-    errors = []
-    with requests.Session() as session:
-        adapter = requests.adapters.HTTPAdapter(pool_connections=options.max_parallel, pool_maxsize=options.max_parallel)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        with ThreadPoolExecutor(max_workers=max(1, options.max_parallel)) as pool:
-            futures = {pool.submit(fetch_one, e, root, options, session, _Progress()): e for e in todo}
-            for future in as_completed(futures):
-                try:
-                    future.result()
-                except DownloadError as err:
-                    log.error("%s", err)
-                    errors.append(str(err))
-    bar.close()
-    if errors:
-        raise DownloadError(f"{len(errors)} of {len(todo)} downloads failed:\n  " + "\n  ".join(errors))
+    with _session(options.max_parallel) as session:
+        try:
+            _run_all([partial(fetch_one, e, root, options, session, _Progress()) for e in todo], options.max_parallel)
+        finally:
+            bar.close()
