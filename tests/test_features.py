@@ -188,7 +188,7 @@ def test_zscore_leaves_constant_columns():
     z = design.zscore(x)
     np.testing.assert_allclose(z[:, 0], [-1, 1])
     np.testing.assert_array_equal(z[:, 1], [0, 0])
-    assert np.isfinite(z).all() and z.dtype == np.float32
+    assert np.isfinite(z).all() and z.dtype == np.float64
 
 
 def test_build_design_trims_zscores_and_delays_within_story():

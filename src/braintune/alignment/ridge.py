@@ -1,11 +1,11 @@
 """Voxelwise ridge with one alpha per voxel, chosen by bootstrapped chunk cross-validation.
 
-This is docs/decisions.md 7 built on himalaya's :class:`himalaya.ridge.RidgeCV` (numpy, torch or torch_cuda
-backend, float32, voxels in batches):
+This is docs/decisions.md 7, computed with himalaya's backends (numpy, torch or torch_cuda; float32
+data, voxels in batches):
 
 * **Alpha grid, Huth convention.** The reference's ``bootstrap_ridge`` weights the singular values as
   ``s / (s**2 + a**2)``; himalaya as ``s / (s**2 + alpha)``. The grid ``logspace(1, 4, 15)`` is
-  therefore passed to himalaya squared, and the chosen alphas are reported back in the Huth
+  therefore used squared (himalaya's penalty), and the chosen alphas are reported back in the Huth
   convention (:func:`to_himalaya_alphas` / :func:`from_himalaya_alphas`).
 * **Splits.** :func:`bootstrap_chunk_splits` draws, per bootstrap, ``int(held_out_fraction * n /
   chunk_len)`` consecutive ``chunk_len``-row chunks (seeded), held out together; rows past the last
@@ -14,8 +14,13 @@ backend, float32, voxels in batches):
   story separately so that no held-out chunk straddles a story boundary.
 * **Score.** :func:`reference_score` is the reference's ``use_corr=False`` selection score:
   ``R2 = 1 - var(y - y_hat) / ((1 + var(y)) / 2)``, ``sign(R2) * sqrt(|R2|)``, NaN set to 0, per held-out
-  set; himalaya averages it over the bootstraps and takes the argmax per voxel. ``"r2"`` and
-  ``"correlation"`` select himalaya's own scores instead.
+  set; it is averaged over the bootstraps and the argmax taken per voxel (the first of equal scores, as
+  the reference). ``"r2"`` and ``"correlation"`` select himalaya's own scores instead.
+* **Precision.** Weights and predictions are float32, but every selection score is computed from
+  float64 copies of one alpha's predictions and accumulated over the bootstraps in float64
+  (docs/decisions.md 16): on noise voxels the alphas' scores nearly tie, and float32 scores flip the
+  argmax on about 5% of them. himalaya's ``RidgeCV`` keeps its scores in the data's dtype, so the
+  selection loop is written here (:func:`selection_scores`) and the refit per chosen alpha follows it.
 * No intercept: features and responses are z-scored per story.
 """
 
@@ -236,7 +241,7 @@ class RidgeSettings:
 
 @dataclass(frozen=True)
 class RidgeBatches:
-    """Voxel and alpha batch sizes of himalaya's solver (``alignment.n_targets_batch``,
+    """Voxel and alpha batch sizes of the fit (``alignment.n_targets_batch``,
     ``n_alphas_batch``, ``n_targets_batch_refit``; None: one batch). They bound memory and never
     change a result, so they are not part of a job's settings (nor of its params or config hash)."""
 
@@ -261,6 +266,67 @@ class RidgeFit:
         return np.asarray(X, dtype=self.coef.dtype) @ self.coef
 
 
+def selection_scores(
+    X,
+    Y,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    alphas: np.ndarray,
+    score_func: Callable,
+    batches: RidgeBatches,
+) -> np.ndarray:
+    """Each alpha's held-out score averaged over the splits, ``(n_alphas, V)`` float64 (numpy).
+
+    ``X`` (n, F), ``Y`` (n, V): arrays of the active himalaya backend (any float dtype); ``alphas``:
+    himalaya penalties. Per split, the train rows' SVD gives every alpha's held-out predictions
+    ``X_held V diag(s / (s**2 + alpha)) U' Y_train`` in the data's dtype; ``score_func`` sees float64
+    copies of one alpha's predictions (and of the held-out responses) and the scores are summed in float64.
+    """
+    from himalaya.backend import get_backend
+
+    backend = get_backend()
+    n_alphas, n_targets = len(alphas), Y.shape[1]
+    n_alphas_batch = batches.n_alphas or n_alphas
+    n_targets_batch = batches.n_targets or max(n_targets, 1)
+    alphas = backend.asarray_like(np.asarray(alphas), X)
+    total = np.zeros((n_alphas, n_targets))
+    for train, held in splits:
+        train, held = backend.asarray(np.asarray(train)), backend.asarray(np.asarray(held))
+        U, s, Vt = backend.svd(X[train], full_matrices=False)
+        held_V = X[held] @ Vt.T  # (held rows, k)
+        for t0 in range(0, n_targets, n_targets_batch):
+            batch = slice(t0, t0 + n_targets_batch)
+            UtY = U.T @ Y[:, batch][train]  # (k, voxels): shared by every alpha
+            y_held = backend.asarray(Y[:, batch][held], dtype="float64")
+            for a0 in range(0, n_alphas, n_alphas_batch):
+                filters = s[None, :] / (s[None, :] ** 2 + alphas[a0 : a0 + n_alphas_batch, None])
+                predictions = (held_V[None] * filters[:, None, :]) @ UtY  # (alphas, held rows, voxels)
+                for i in range(predictions.shape[0]):
+                    score = score_func(y_held, backend.asarray(predictions[i], dtype="float64"))
+                    total[a0 + i, batch] += backend.to_numpy(score)
+                del predictions
+            del UtY, y_held
+    return total / len(splits)
+
+
+def refit_ridge(X, Y, alphas: np.ndarray, chosen: np.ndarray, n_targets_batch: int | None = None) -> np.ndarray:
+    """Weights ``(F, V)`` (numpy, the data's dtype) of each voxel's ridge on all rows at its chosen
+    alpha: ``V diag(s / (s**2 + alpha)) U' y`` from one SVD of ``X``; ``chosen``: indices into
+    ``alphas`` (himalaya penalties). ``X``, ``Y``: arrays of the active himalaya backend."""
+    from himalaya.backend import get_backend
+
+    backend = get_backend()
+    U, s, Vt = backend.svd(X, full_matrices=False)
+    coef = np.zeros((X.shape[1], Y.shape[1]), dtype=backend.to_numpy(s).dtype)  # the data's dtype
+    for i in np.unique(chosen):
+        voxels = np.flatnonzero(chosen == i)
+        step = n_targets_batch or len(voxels)
+        for start in range(0, len(voxels), step):
+            vox = voxels[start : start + step]
+            UtY = U.T @ Y[:, backend.asarray(vox)]
+            coef[:, vox] = backend.to_numpy(Vt.T @ ((s / (s**2 + float(alphas[i])))[:, None] * UtY))
+    return coef
+
+
 def fit_ridge_cv(
     X: np.ndarray,
     Y: np.ndarray,
@@ -268,46 +334,32 @@ def fit_ridge_cv(
     settings: RidgeSettings,
     batches: RidgeBatches = RidgeBatches(),
 ) -> RidgeFit:
-    """himalaya ``RidgeCV`` with explicit splits, the configured score and voxel batches.
+    """Per-voxel alpha by :func:`selection_scores` (the configured score), then :func:`refit_ridge`.
 
     ``X`` (n, F) and ``Y`` (n, V) must already be centred (no intercept is fitted). Memory beyond
     ``Y`` and the (F, V) weights is bounded by ``batches``, not by V; the fit does not depend on them.
     """
-    from himalaya.ridge import RidgeCV
-
     if X.shape[0] != Y.shape[0]:
         raise ValueError(f"ridge: X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    for train, held in splits:
+        if len(train) == 0 or len(held) == 0:
+            raise ValueError("ridge: a cross-validation split has no train or no held-out rows")
     backend = use_backend(settings.backend)
     dtype = np.dtype(settings.dtype)
-    X = np.ascontiguousarray(X, dtype=dtype)
-    Y = np.asarray(Y, dtype=dtype)
-    solver_params = dict(
-        score_func=get_score(settings.score),
-        n_targets_batch=batches.n_targets,
-        n_alphas_batch=batches.n_alphas,
-        n_targets_batch_refit=batches.n_targets_refit or batches.n_targets,
-    )
-    model = RidgeCV(
-        alphas=to_himalaya_alphas(settings.alphas, settings.alpha_convention).astype(dtype),
-        cv=[(np.asarray(tr), np.asarray(te)) for tr, te in splits],
-        fit_intercept=False,
-        solver_params=solver_params,
-    )
+    X = backend.asarray(np.ascontiguousarray(X, dtype=dtype))
+    Y = backend.asarray(np.asarray(Y, dtype=dtype))
+    penalties = to_himalaya_alphas(settings.alphas, settings.alpha_convention)
     start = time.perf_counter()
-    model.fit(X, Y)
-    chosen = from_himalaya_alphas(backend.to_numpy(model.best_alphas_), settings.alpha_convention)
-    # snap to the grid (the float32 square and square root are not exact)
-    grid = np.asarray(settings.alphas, dtype=np.float64)
-    alphas = grid[np.abs(np.log(chosen)[:, None] - np.log(grid)[None, :]).argmin(axis=1)]
+    scores = selection_scores(X, Y, splits, penalties, get_score(settings.score), batches)
+    best = scores.argmax(axis=0)
     fit = RidgeFit(
-        alphas=alphas.astype(np.float32),
-        cv_scores=np.asarray(backend.to_numpy(model.cv_scores_), dtype=np.float32),
-        coef=np.asarray(backend.to_numpy(model.coef_), dtype=dtype),
+        alphas=np.asarray(settings.alphas, dtype=np.float64)[best].astype(np.float32),
+        cv_scores=scores[best, np.arange(scores.shape[1])].astype(np.float32),
+        coef=refit_ridge(X, Y, penalties, best, batches.n_targets_refit or batches.n_targets),
     )
     log.info(
         "ridge %s: X %s, Y %s, %d splits, %d alphas, backend %s: %.1f s",
-        settings.score, X.shape, Y.shape, len(splits), len(settings.alphas), settings.backend,
+        settings.score, tuple(X.shape), tuple(Y.shape), len(splits), len(settings.alphas), settings.backend,
         time.perf_counter() - start,
     )
     return fit
-

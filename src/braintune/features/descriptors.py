@@ -186,7 +186,7 @@ def articulation(phones: Sequence[Interval], grid: TRGrid, mode: str = "lanczos"
     vectors = np.stack([table[p.label] for p in phones])
     centres = np.array([(p.start + p.end) / 2 for p in phones])
     if mode == "lanczos":
-        return lanczos_resample(vectors, centres, grid.tr_times, cutoff_mult / grid.tr_s, window, normalize=False)
+        return lanczos_resample(vectors, centres, grid.tr_times, cutoff_mult / grid.tr_s, window, normalize=False).astype(np.float32)
     if mode == "count":
         out = np.zeros((grid.n_trs, len(names)), dtype=np.float32)
         rows = tr_index_of(centres, grid)

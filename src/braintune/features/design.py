@@ -8,7 +8,9 @@ Row bookkeeping goes through :class:`braintune.preprocess.timing.TRGrid` only. F
    ``[10:-5]``); the test story additionally drops its first ``test_trim`` rows (features
    ``[50:-5]`` against responses ``[40:]``; docs/decisions.md 6);
 3. z-scored per story and column on that segment (population sd; zero-variance columns are only
-   centred, NaN set to 0), as the reference;
+   centred, NaN set to 0), as the reference; steps 1-4 run in float64 and only the stored matrices
+   are float32 (rounding the Lanczos output to float32 first would cost up to ~1e-5 after
+   z-scoring on columns whose mean is hundreds of times their sd);
 4. FIR-delayed by :func:`make_delayed` **within the story** (zero-padded at its start), then the
    stories are stacked. The reference delays the stacked multi-story matrix, so the first
    ``max(delays)`` rows of each story see the end of the previous story (docs/protocol.md 2); here they
@@ -48,12 +50,12 @@ def to_tr_grid(times: np.ndarray, values: np.ndarray, grid: TRGrid, cutoff_mult:
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
-    """Column z-score (population sd); zero-variance columns are centred only; NaN -> 0; float32."""
+    """Column z-score (population sd); zero-variance columns are centred only; NaN -> 0; float64."""
     x = np.asarray(x, dtype=np.float64)
     centred = x - x.mean(axis=0, keepdims=True)
     sd = x.std(axis=0, keepdims=True)
     out = np.divide(centred, sd, out=centred.copy(), where=sd > 0)
-    return np.nan_to_num(out).astype(np.float32)
+    return np.nan_to_num(out)
 
 
 def make_delayed(x: np.ndarray, delays: Sequence[int]) -> np.ndarray:
@@ -92,7 +94,8 @@ def build_design(
     delays: Sequence[int],
     test_trim: int,
 ) -> dict:
-    """All arrays of a design file from per-story TR-grid features (dict story -> (n_trs, F))."""
+    """All arrays of a design file from per-story TR-grid features (dict story -> (n_trs, F)); float64
+    (the trims, z-scores and delays run on the Lanczos output in float64; :func:`write_design` stores float32)."""
     missing = [s for s in (*train_stories, test_story) if s not in grid_features]
     if missing:
         raise KeyError(f"design: no features for stories {missing}")
@@ -109,13 +112,14 @@ def build_design(
 
 
 def write_design(path: str | os.PathLike, design: dict, attrs: Mapping, feature_names: Sequence[str] | None = None) -> None:
-    """Write :func:`build_design`'s arrays atomically."""
+    """Write :func:`build_design`'s arrays atomically, the matrices as float32."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:
-        for key in ("X_train", "X_test", "train_story", "test_zscored"):
-            h5.create_dataset(key, data=design[key])
+        for key in ("X_train", "X_test", "test_zscored"):
+            h5.create_dataset(key, data=design[key].astype(np.float32))
+        h5.create_dataset("train_story", data=design["train_story"])
         group = h5.create_group("zscored")
         for story, values in design["zscored"].items():
-            group.create_dataset(story, data=values)
+            group.create_dataset(story, data=values.astype(np.float32))
         if feature_names is not None:
             h5.create_dataset("feature_names", data=np.asarray(list(feature_names), dtype=object), dtype=h5py.string_dtype())
         for key, value in attrs.items():
