@@ -265,3 +265,15 @@ def test_model_entry_fills_the_schema_defaults_and_names_bad_keys():
         btconfig.model_entry({"architecture": "wav2vec2", "checkpoint": None, "attn_implementation": "flash"})
     with pytest.raises(btconfig.ConfigError, match=r"models\.<family>\.checkpoint' is required"):
         btconfig.model_entry({"architecture": "wav2vec2"})
+
+
+@pytest.mark.parametrize("path", [DEMO, PAPER], ids=["demo", "paper"])
+def test_every_key_a_report_caption_names_exists(path):
+    """The report's captions (workflow/report/*.rst) read the config; a renamed key fails only at --report."""
+    config = btconfig.load_config(path)
+    for caption in sorted((REPO / "workflow" / "report").glob("*.rst")):
+        for access in re.findall(r'snakemake\.config((?:\["[a-z_]+"\])+)', caption.read_text()):
+            node = config
+            for key in re.findall(r'"([a-z_]+)"', access):
+                assert isinstance(node, dict) and key in node, f"{caption.name}: config{access}"
+                node = node[key]
