@@ -7,6 +7,7 @@ logged and set to zero, as the reference does with ``nan_to_num``. Files are rea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -56,22 +57,30 @@ def load_respdict(root: str | os.PathLike) -> dict[str, int]:
     return read_respdict(respdict_path(root))
 
 
-def _read(path: Path, dataset: str, columns: np.ndarray | slice | None = None) -> np.ndarray:
+@contextlib.contextmanager
+def _dataset(path: str | os.PathLike, name: str, hint: str = ""):
+    """Dataset ``name`` of a response file, open for reading. Errors name the file: missing (a git-annex
+    link without content?), not readable HDF5 (truncated or garbage), or no such dataset."""
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: response file missing (a git-annex link without content?)")
     try:
         with h5py.File(path, "r") as handle:
-            if dataset not in handle:
-                raise KeyError(f"{path}: no dataset '{dataset}' (found {sorted(handle.keys())})")
-            data = handle[dataset]
-            if columns is None:
-                out = data[...].astype(np.float32)
-            else:
-                # a slice reads one hyperslab (fast); an index array reads those columns
-                index = columns if isinstance(columns, slice) else np.asarray(columns)
-                out = data[..., index].astype(np.float32)
+            if name not in handle:
+                raise KeyError(f"{path}: no dataset '{name}'{hint} (found {sorted(handle.keys())})")
+            yield handle[name]
     except OSError as err:
         raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
+
+
+def _read(path: Path, dataset: str, columns: np.ndarray | slice | None = None) -> np.ndarray:
+    with _dataset(path, dataset) as data:
+        if columns is None:
+            out = data[...].astype(np.float32)
+        else:
+            # a slice reads one hyperslab (fast); an index array reads those columns
+            index = columns if isinstance(columns, slice) else np.asarray(columns)
+            out = data[..., index].astype(np.float32)
     if np.isinf(out).any():
         raise ValueError(f"{path}: dataset '{dataset}' holds {int(np.isinf(out).sum())} infinite values; expected finite responses")
     n_nan = int(np.isnan(out).sum())
@@ -95,16 +104,8 @@ def _shape(path: str | os.PathLike, name: str, axes: str, hint: str = "") -> tup
     """Shape of dataset ``name`` of a response file, without reading it; ``axes`` names the expected
     axes, e.g. ``"rows, voxels"``. Errors name the file: missing, not readable HDF5 (truncated or
     garbage), no such dataset, or another number of axes."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: response file missing")
-    try:
-        with h5py.File(path, "r") as handle:
-            if name not in handle:
-                raise KeyError(f"{path}: no dataset '{name}'{hint} (found {sorted(handle.keys())})")
-            shape = handle[name].shape
-    except OSError as err:
-        raise OSError(f"{path}: unreadable or truncated HDF5 file ({err})") from err
+    with _dataset(path, name, hint) as data:
+        shape = data.shape
     if len(shape) != len(axes.split(",")):
         raise ValueError(f"{path}: dataset '{name}' has shape {shape}; expected ({axes})")
     return tuple(int(n) for n in shape)
