@@ -277,3 +277,19 @@ def test_every_key_a_report_caption_names_exists(path):
             for key in re.findall(r'"([a-z_]+)"', access):
                 assert isinstance(node, dict) and key in node, f"{caption.name}: config{access}"
                 node = node[key]
+
+
+def test_schema_states_each_key_once():
+    """YAML keeps the last of two equal keys silently: a second `default:` or `description:` would hide the first."""
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        keys = [loader.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        assert not repeated, f"config.schema.yaml line {node.start_mark.line + 1}: {repeated} stated twice"
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    yaml.load(resources.files("braintune").joinpath("config.schema.yaml").read_text(), Loader=StrictLoader)
