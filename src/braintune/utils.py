@@ -78,6 +78,21 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         raise
 
 
+class ParamsRoundTrip:
+    """Mixin of the frozen settings dataclasses: :meth:`params` gives the plain values a rule's ``params``
+    holds (Snakemake reruns the job when they change; a stored ``config_hash`` hashes exactly these), and
+    :meth:`from_params` rebuilds the settings from them in the rule script (lists back to tuples)."""
+
+    @classmethod
+    def from_params(cls, params: dict):
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(params).items()})
+
+    def params(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
 def portable_path(path: str | os.PathLike) -> str:
     """``path`` as an artifact may record it: relative to the working directory (the workspace) when it
     lies inside it, else just its file name. Artifacts never hold absolute paths, so a workspace can be

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -31,7 +31,7 @@ from braintune.preprocess.noise_ceiling import read_noise_ceiling
 from braintune.preprocess.responses import read_respdict, read_responses
 from braintune.preprocess.timing import TRGrid, grid_timing
 from braintune.preprocess.transcripts import read_textgrid
-from braintune.utils import atomic_output, seed_everything, stable_hash
+from braintune.utils import ParamsRoundTrip, atomic_output, seed_everything, stable_hash
 
 from .dataset import PairedDataset, StoryPairs, array_digest, window_ends, window_samples
 from .permute import permute_blocks, story_rng
@@ -53,19 +53,8 @@ __all__ = [
 RUNTIME_KEYS = ("num_workers", "keep_state")
 
 
-class _Params:
-    @classmethod
-    def from_params(cls, params: Mapping):
-        """Rebuilt from :meth:`params` (what a rule script receives)."""
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(params).items()})
-
-    def params(self) -> dict:
-        """Plain values for a rule's ``params``; ``config_hash`` of the job's outputs hashes exactly these."""
-        return asdict(self)
-
-
 @dataclass(frozen=True)
-class BrainTuningSettings(_Params):
+class BrainTuningSettings(ParamsRoundTrip):
     """What one brain-tuning run of a (family, variant) depends on: the family's network (without its
     evaluation layers and variant list), the ``braintuning`` training keys with the variant's
     overrides, the seed, the audio sample rate and the TR grid."""
@@ -89,7 +78,7 @@ class BrainTuningSettings(_Params):
 
 
 @dataclass(frozen=True)
-class TargetSettings(_Params):
+class TargetSettings(ParamsRoundTrip):
     """What the targets of one precomputed target set depend on: its target model (``braintuning.targets.
     <variant>`` without ``batch_size``, which changes speed only), the window length, the seed, the audio
     sample rate and the TR grid."""
@@ -111,7 +100,7 @@ class TargetSettings(_Params):
 
 
 @dataclass(frozen=True)
-class StimulusTuningSettings(_Params):
+class StimulusTuningSettings(ParamsRoundTrip):
     """What the stimulus-tuned checkpoint of a family depends on: the family's network, the
     ``braintuning.stimulus`` section and the seed."""
 

@@ -11,31 +11,20 @@ pycortex filestore) are the jobs' outputs, not settings.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterable
 
 from braintune.data import layout
 from braintune.preprocess.timing import grid_timing
+from braintune.utils import ParamsRoundTrip
 
 
 def _pair(values) -> tuple:
     return tuple(values)
 
 
-class _Params:
-    """Round trip through a rule's ``params`` (plain values; Snakemake reruns the job when they change)."""
-
-    @classmethod
-    def from_params(cls, params: dict):
-        """Rebuilt from :meth:`params` (what a rule script receives)."""
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(params).items()})
-
-    def params(self) -> dict:
-        return asdict(self)
-
-
 @dataclass(frozen=True)
-class StimulusSettings(_Params):
+class StimulusSettings(ParamsRoundTrip):
     """Settings of the stimuli job (the ``demo`` keys that shape the stories, the TR grid, the stories)."""
 
     seed: int
@@ -74,7 +63,7 @@ class StimulusSettings(_Params):
 
 
 @dataclass(frozen=True)
-class ResponseSettings(_Params):
+class ResponseSettings(ParamsRoundTrip):
     """Settings of the responses job (the ``demo`` keys of the generative model, the TR grid, the
     stories, the subjects and the stories each subject lacks)."""
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
@@ -37,6 +37,7 @@ from scipy import signal
 from braintune.features.lanczos import lanczos_resample
 from braintune.preprocess.timing import TRGrid
 from braintune.preprocess.transcripts import Interval
+from braintune.utils import ParamsRoundTrip
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def articulation(phones: Sequence[Interval], grid: TRGrid, mode: str = "lanczos"
 
 
 @dataclass(frozen=True)
-class DescriptorSettings:
+class DescriptorSettings(ParamsRoundTrip):
     """The ``features.descriptors`` section, the Lanczos filter of the articulation features and the TR
     grid: everything the descriptors of a story depend on (besides the set of stories, whose phones
     make the di/triphone inventory)."""
@@ -233,12 +234,6 @@ class DescriptorSettings:
             timing=grid_timing(timing),
         )
 
-    @classmethod
-    def from_params(cls, params) -> "DescriptorSettings":
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(params).items()})
-
-    def params(self) -> dict:
-        return asdict(self)
 
 
 def story_descriptors(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -39,7 +39,7 @@ from braintune.features.lanczos import lanczos_resample
 from braintune.features.store import read_features
 from braintune.preprocess.responses import read_respdict
 from braintune.preprocess.timing import TRGrid
-from braintune.utils import atomic_output, open_h5
+from braintune.utils import ParamsRoundTrip, atomic_output, open_h5
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def grids_for(stories: Sequence[str], respdict: Mapping[str, int], timing: dict,
 
 
 @dataclass(frozen=True)
-class DesignSettings:
+class DesignSettings(ParamsRoundTrip):
     """What a design matrix depends on: the timing (TR grid and ``test_trim``), the Lanczos filter
     (model features only; descriptors are already on the TR grid), the FIR delays, and which stories
     are train stories and which one is the test story."""
@@ -234,12 +234,6 @@ class DesignSettings:
             lanczos_cutoff_mult=features["lanczos_cutoff_mult"] if lanczos else None,
         )
 
-    @classmethod
-    def from_params(cls, params: Mapping) -> "DesignSettings":
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(params).items()})
-
-    def params(self) -> dict:
-        return asdict(self)
 
 
 def run_model_design_job(
