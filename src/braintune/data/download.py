@@ -413,7 +413,7 @@ def fetch_urls(targets: dict[str, str | os.PathLike], options: FetchOptions, md5
     """
     md5 = md5 or {}
     with _session(options.max_parallel) as session:
-        _run_all([partial(fetch_url, url, dest, options, session, md5.get(Path(dest).name)) for url, dest in targets.items()],
+        run_all([partial(fetch_url, url, dest, options, session, md5.get(Path(dest).name)) for url, dest in targets.items()],
                  options.max_parallel)
 
 
@@ -462,7 +462,7 @@ def _session(max_parallel: int) -> requests.Session:
     return session
 
 
-def _run_all(jobs: list[Callable[[], object]], max_parallel: int) -> None:
+def run_all(jobs: list[Callable[[], object]], max_parallel: int) -> None:
     """Run the download ``jobs`` on at most ``max_parallel`` threads; every job runs to its end and all
     failures are raised together, in the order of ``jobs``."""
     errors = []
@@ -490,6 +490,6 @@ def _fetch_all(todo: list[Entry], root: Path, options: FetchOptions, partial_byt
 
     with _session(options.max_parallel) as session:
         try:
-            _run_all([partial(fetch_one, e, root, options, session, _Progress()) for e in todo], options.max_parallel)
+            run_all([partial(fetch_one, e, root, options, session, _Progress()) for e in todo], options.max_parallel)
         finally:
             bar.close()
