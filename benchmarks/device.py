@@ -3,7 +3,8 @@
 On a GPU (``--device cuda``) it builds base-size models from configs and real-size synthetic data and
 measures: evaluation-feature windows per second (wav2vec2-base and Whisper-small geometry, 16.1-s
 windows, batched vs one at a time), brain-tuning samples per second and model-FLOP utilisation at
-batch 128 in bf16 (vs float32), and one real-size ridge layer (8,700 TRs x 3,072 features x 95,000
+batch 128 in bf16 (vs float32), the same with the frozen front end read from its cache (vs recomputed,
+FLOPs counted as executed), and one real-size ridge layer (8,700 TRs x 3,072 features x 95,000
 voxels) with himalaya's torch_cuda backend (vs a per-alpha solve on a subset). ``--reduced`` runs the
 same three scripts at toy sizes on the CPU in about half a minute: the tests run it so the device check
 cannot rot between GPU sessions.
@@ -49,6 +50,20 @@ STAGES = {
         ["--size", "tiny", "--arch", "whisper", "--voxels", "200", "--steps", "1"],
         {"samples/s": r"(?:bf16 autocast:|ours \(frozen CNN, SDPA\):)\s+([\d.]+) samples/s", "MFU": r"MFU ([\d.]+%)",
          "ratio": r"ratio (?:bf16/fp32 =|ours/naive =) ([\d.]+)x"},
+    ),
+    "braintuning cache (wav2vec2)": (
+        "bench_cnncache.py",
+        ["--device", "cuda", "--size", "base"],
+        ["--steps", "1"],
+        {"samples/s cached": r"^\| cached front end \| ([\d.]+)", "MFU": r"^\| cached front end \|(?:[^|]*\|){3} ([\d.]+%)",
+         "ratio": r"ratio cached/recompute: samples/s ([\d.]+)x"},
+    ),
+    "braintuning cache (whisper)": (
+        "bench_cnncache.py",
+        ["--device", "cuda", "--size", "base", "--arch", "whisper", "--micro", "32"],
+        ["--steps", "1", "--arch", "whisper"],
+        {"samples/s cached": r"^\| cached front end \| ([\d.]+)", "MFU": r"^\| cached front end \|(?:[^|]*\|){3} ([\d.]+%)",
+         "ratio": r"ratio cached/recompute: samples/s ([\d.]+)x"},
     ),
     "ridge alignment": (
         "alignment_benchmark.py",

@@ -16,7 +16,8 @@ def test_device_check_runs_reduced_on_cpu():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = [line for line in done.stdout.splitlines() if line.startswith("| ") and "| 0 |" in line]
     stages = {line.split("|")[1].strip() for line in table}
-    assert stages == {"features", "braintuning (wav2vec2)", "braintuning (whisper)", "ridge alignment"}
+    assert stages == {"features", "braintuning (wav2vec2)", "braintuning (whisper)", "braintuning cache (wav2vec2)",
+                      "braintuning cache (whisper)", "ridge alignment"}
     # every stage reported its headline throughput and its ratio against the naive approach
     for line in table:
         headline = line.split("|")[4]

@@ -32,4 +32,5 @@ run_braintuning(
     device=smk.params.device,
     num_workers=int(bt["num_workers"]),  # speed only: not a param
     keep_state=bool(bt["keep_state"]),  # disk use only: not a param
+    cache_cnn=bt["cache_cnn"],  # speed only: not a param
 )

@@ -3,6 +3,7 @@
 - :mod:`.dataset`: (10-s audio window, response row) pairs, audio memory-mapped, windows cut per batch.
 - :mod:`.trainer`: mean-pooled backbone + linear head, frozen front end, MSE, two-lr Adam, schedule,
   gradient accumulation, bf16 on CUDA, early stopping, resumable per-epoch state, training curve.
+- :mod:`.cnncache`: the frozen front end split from the trainable rest; its output cached per window.
 - :mod:`.schedule`: the paper's per-step warm-up/linear decay and the reference's per-epoch schedule.
 - :mod:`.permute`: block derangement of responses (random brain-tuned).
 - :mod:`.targets`: BigSLM (Whisper decoder) and text-LM targets per response row.

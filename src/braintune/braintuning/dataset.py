@@ -139,19 +139,33 @@ class PairedDataset(torch.utils.data.Dataset):
             ]
         return self
 
+    @property
+    def batches(self) -> list[np.ndarray]:
+        """Global sample indices of each batch of the current plan (item ``b`` is ``samples(batches[b])``)."""
+        return list(self._batches)
+
+    def _by_story(self, index: np.ndarray):
+        """(positions in ``index``, story, rows of that story) for each story that ``index`` touches."""
+        story = np.searchsorted(self.offsets, index, side="right") - 1
+        for s in np.unique(story):
+            sel = np.flatnonzero(story == s)
+            yield sel, self.stories[s], index[sel] - self.offsets[s]
+
+    def targets(self, index: np.ndarray) -> torch.Tensor:
+        """Targets (B, n_outputs) of global sample indices."""
+        index = np.asarray(index)
+        targets = np.empty((len(index), self.n_outputs), dtype=np.float32)
+        for sel, pairs, rows in self._by_story(index):
+            targets[sel] = pairs.targets[rows]
+        return torch.from_numpy(targets)
+
     def samples(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveforms (B, window) and targets (B, n_outputs) of global sample indices."""
         index = np.asarray(index)
-        story = np.searchsorted(self.offsets, index, side="right") - 1
         waves = np.zeros((len(index), self.window), dtype=np.float32)
-        targets = np.empty((len(index), self.n_outputs), dtype=np.float32)
-        for s in np.unique(story):
-            sel = np.flatnonzero(story == s)
-            rows = index[sel] - self.offsets[s]
-            pairs = self.stories[s]
+        for sel, pairs, rows in self._by_story(index):
             waves[sel] = cut_windows(pairs.audio, pairs.ends[rows], self.window)
-            targets[sel] = pairs.targets[rows]
-        return torch.from_numpy(waves), torch.from_numpy(targets)
+        return torch.from_numpy(waves), self.targets(index)
 
     def __getitem__(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.samples(self._batches[batch])

@@ -50,7 +50,7 @@ __all__ = [
 
 #: ``braintuning`` keys that change speed or disk use only: not settings (``keep_state`` keeps the
 #: resumable state after success, ``num_workers`` assembles batches in background processes).
-RUNTIME_KEYS = ("num_workers", "keep_state")
+RUNTIME_KEYS = ("num_workers", "keep_state", "cache_cnn")
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,7 @@ def run_braintuning(
     device: str = "cpu",
     num_workers: int = 0,
     keep_state: bool = False,
+    cache_cnn: bool | str = "auto",
 ) -> dict:
     """Brain-tune one (family, variant, subject) on ``train_stories``, validating on ``val_stories``.
 
@@ -208,7 +209,7 @@ def run_braintuning(
     ``noise_ceiling`` (its ``mask``) and ``responses`` (``{story: .hf5}``), for precomputed targets
     ``targets`` (``{story: .npy}``). Outputs: ``model_dir`` (backbone ``save_pretrained``),
     ``training_path`` (JSON), the curve (TSV and PNG). Resumable state lives in ``state_dir`` (removed
-    after success unless ``keep_state``). ``device``, ``num_workers`` and ``keep_state`` change no result.
+    after success unless ``keep_state``). ``device``, ``num_workers``, ``keep_state`` and ``cache_cnn`` change no result.
     """
     t0 = time.perf_counter()
     spec = parse_variant(settings.variant)
@@ -237,7 +238,7 @@ def run_braintuning(
         family, variant, subject, len(train_stories), train_set.n_samples, len(val_stories), val_set.n_samples,
         train_set.n_outputs,
     )
-    result = train(model, train_set, val_set, cfg, state_dir, dev, seed)
+    result = train(model, train_set, val_set, cfg, state_dir, dev, seed, cache_cnn=cache_cnn)
     _save_backbone(model.backbone, model_dir)
     write_curve(result.curve, curve_tsv, curve_png, title=f"{family} {variant} {subject}")
     info = {

@@ -8,6 +8,10 @@ schedule of :mod:`.schedule`; gradient accumulation of ``micro_batch_size`` micr
 ``batch_size``; bf16 autocast on CUDA; validation MSE after every epoch, early stopping after ``patience``
 epochs without improvement, the best epoch's weights kept.
 
+Frozen front end computed once (:mod:`.cnncache`; ``cache_cnn``): the model runs as ``trunk(frontend(waves))``;
+with the cache, the front end's output of every training and validation window is computed once per run and
+the steps run the trunk from it (same results: bit-identical on CPU, tests/test_braintuning_cnncache.py).
+
 Resumability: after every epoch the model, optimiser, scheduler, RNG states, curve and early-stopping
 bookkeeping are written atomically to ``state_dir/last.pt`` (and the best weights to ``state_dir/best.pt``).
 A run restarted with the same arguments resumes after the last completed epoch; on CPU it ends with weights
@@ -31,18 +35,24 @@ import torch.nn.functional as F
 from braintune.features import models
 from braintune.utils import atomic_output, stable_hash
 
+from .cnncache import FrontendCache, cache_setting, frontend, trunk
 from .dataset import PairedDataset
 from .schedule import make_scheduler, steps_per_epoch_is_per_step
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BrainTuner", "TrainResult", "train", "evaluate", "optimizer_step", "write_curve", "CURVE_COLUMNS"]
+__all__ = ["BrainTuner", "TrainResult", "train", "evaluate", "optimizer_step", "build_cache", "write_curve",
+           "CURVE_COLUMNS"]
 
 CURVE_COLUMNS = ("epoch", "step", "train_mse", "val_mse", "lr_backbone", "lr_head", "seconds")
 
 
 class BrainTuner(torch.nn.Module):
-    """Backbone + mean pooling + linear head (docs/protocol.md 3 'Model head')."""
+    """Backbone + mean pooling + linear head (docs/protocol.md 3 'Model head').
+
+    The backbone runs in two parts (:mod:`.cnncache`): :meth:`frontend` (frozen) and the trainable rest, which
+    :meth:`from_frontend` runs from the front end's output, recomputed (:meth:`forward`) or cached.
+    """
 
     def __init__(self, backbone: torch.nn.Module, n_outputs: int, seed: int = 0):
         super().__init__()
@@ -52,15 +62,26 @@ class BrainTuner(torch.nn.Module):
             self.head = torch.nn.Linear(models.hidden_size(backbone), int(n_outputs))
         self.architecture = models.architecture_of_model(backbone)
 
-    def pooled(self, waves: torch.Tensor) -> torch.Tensor:
-        """Mean of the last hidden state over the frames that cover the audio: (B, H)."""
-        hidden = models.encoder_forward(self.backbone, waves)[-1]
+    def frontend(self, waves: torch.Tensor) -> torch.Tensor:
+        """The frozen front end's output (B, frames, channels) of waveforms (B, n_samples)."""
+        return frontend(self.backbone, waves)
+
+    def _pool(self, features: torch.Tensor, n_samples: int) -> torch.Tensor:
+        hidden = trunk(self.backbone, features)
         if self.architecture == "whisper":
-            hidden = hidden[:, : models.last_valid_frame(self.backbone, waves.shape[-1])]
+            hidden = hidden[:, : models.last_valid_frame(self.backbone, n_samples)]
         return hidden.mean(dim=1)
 
+    def pooled(self, waves: torch.Tensor) -> torch.Tensor:
+        """Mean of the last hidden state over the frames that cover the audio: (B, H)."""
+        return self._pool(self.frontend(waves), waves.shape[-1])
+
+    def from_frontend(self, features: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """Predictions (B, n_outputs) from the front end's output of windows of ``n_samples`` samples."""
+        return self.head(self._pool(features, n_samples))
+
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
-        return self.head(self.pooled(waves))
+        return self.from_frontend(self.frontend(waves), waves.shape[-1])
 
 
 @dataclass
@@ -96,7 +117,9 @@ def _save(obj: dict, path: Path) -> None:
 
 def _loader(dataset: PairedDataset, device: torch.device, workers: int) -> torch.utils.data.DataLoader:
     """Batches of the dataset's plan, assembled by ``workers`` background processes (windows cut from the
-    memmaps) and pinned for the host-to-GPU copy."""
+    memmaps) and pinned for the host-to-GPU copy. The loader has its own generator: iterating a loader draws
+    a seed for its workers, which must not advance the global RNG (backbone dropout), so that runs with and
+    without the front-end cache (which iterates no loader) draw the same random numbers."""
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=None,
@@ -104,39 +127,74 @@ def _loader(dataset: PairedDataset, device: torch.device, workers: int) -> torch
         num_workers=workers,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
+        generator=torch.Generator(),
     )
 
 
-def evaluate(model: BrainTuner, dataset: PairedDataset, micro_batch: int, device: torch.device, workers: int = 0) -> float:
-    """Mean squared error over every sample and output of ``dataset`` (no gradients)."""
+def _batches(dataset: PairedDataset, device: torch.device, workers: int, cache: FrontendCache | None):
+    """(inputs, targets) of each batch of the dataset's current plan: waveforms from :func:`_loader`, or with a
+    cache the cached front-end output of the batch's windows (already on the device)."""
+    if cache is None:
+        return iter(_loader(dataset, device, workers))
+    return ((cache.features(index), dataset.targets(index)) for index in dataset.batches)
+
+
+def build_cache(
+    model: BrainTuner, dataset: PairedDataset, micro_batch: int, device: torch.device, workers: int = 0,
+    setting: bool | str = "auto", desc: str = "front-end cache",
+) -> FrontendCache | None:
+    """The :class:`FrontendCache` of every window of ``dataset`` (micro-batches of consecutive windows cut by
+    :func:`_loader`), or None when ``setting`` (``braintuning.cache_cnn``) says to recompute. Replans the
+    dataset."""
+    dataset.plan(micro_batch, shuffle=False)
+    waves = (w for w, _ in _loader(dataset, device, workers))
+    batches = zip(dataset.batches, waves, strict=True)
+    return FrontendCache.build(model.backbone, batches, dataset.n_samples, dataset.window, device, setting, desc)
+
+
+def _predict(model: BrainTuner, inputs: torch.Tensor, cached_window: int | None) -> torch.Tensor:
+    return model(inputs) if cached_window is None else model.from_frontend(inputs, cached_window)
+
+
+def evaluate(
+    model: BrainTuner, dataset: PairedDataset, micro_batch: int, device: torch.device, workers: int = 0,
+    cache: FrontendCache | None = None,
+) -> float:
+    """Mean squared error over every sample and output of ``dataset`` (no gradients), from its waveforms or
+    from ``cache`` (:func:`build_cache` of ``dataset``)."""
     model.eval()
     dataset.plan(micro_batch, shuffle=False)
+    window = None if cache is None else cache.window
     total, count = 0.0, 0
     with torch.no_grad():
-        for waves, targets in _loader(dataset, device, workers):
-            waves = waves.to(device, non_blocking=True)
+        for inputs, targets in _batches(dataset, device, workers, cache):
+            inputs = inputs.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             with models.autocast(device):
-                pred = model(waves)
+                pred = _predict(model, inputs, window)
             total += float(F.mse_loss(pred.float(), targets, reduction="sum"))
             count += targets.numel()
     return total / max(count, 1)
 
 
 def optimizer_step(
-    model: BrainTuner, optimizer: torch.optim.Optimizer, waves: torch.Tensor, targets: torch.Tensor, micro: int,
-    device: torch.device,
+    model: BrainTuner, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor, micro: int,
+    device: torch.device, cached_window: int | None = None,
 ) -> tuple[float, int]:
     """One optimiser step on a batch, accumulated over micro-batches (each micro-batch's mean MSE weighted by
-    its share of the batch, so the gradient equals the full batch's). Returns (sum of squared errors, count)."""
+    its share of the batch, so the gradient equals the full batch's). Returns (sum of squared errors, count).
+
+    ``inputs``: waveforms (B, samples); or, with ``cached_window`` (samples per window) given, the cached
+    front-end output of such windows (B, frames, channels; :meth:`FrontendCache.features`).
+    """
     optimizer.zero_grad(set_to_none=True)
-    n = waves.shape[0]
+    n = inputs.shape[0]
     losses = []
     for lo in range(0, n, micro):
-        w = waves[lo : lo + micro].to(device, non_blocking=True)
+        x = inputs[lo : lo + micro].to(device, non_blocking=True)
         t = targets[lo : lo + micro].to(device, non_blocking=True)
         with models.autocast(device):
-            pred = model(w)
+            pred = _predict(model, x, cached_window)
         loss = F.mse_loss(pred.float(), t)
         (loss * (t.shape[0] / n)).backward()
         losses.append(loss.detach() * t.numel())
@@ -161,6 +219,7 @@ def train(
     device: torch.device | str = "cpu",
     seed: int = 0,
     on_epoch_end: Callable[[int], None] | None = None,
+    cache_cnn: bool | str = "auto",
 ) -> TrainResult:
     """Brain-tune ``model`` in place; on return it holds the weights of the best validation epoch.
 
@@ -170,6 +229,10 @@ def train(
             ``patience``, ``min_delta``, ``shuffle``, ``backbone_dropout``, ``num_workers``.
         state_dir: where per-epoch resumable state is kept (``last.pt``, ``best.pt``).
         on_epoch_end: called with the epoch index after its state is saved (tests use it to simulate a kill).
+        cache_cnn: ``braintuning.cache_cnn`` (speed only): compute the frozen front end once per training and
+            validation window (:func:`build_cache`) and train from its output (true; ``auto``: when it fits in
+            memory) or recompute it every step (false). The cache is not part of the resumable state: a resumed
+            run rebuilds it, and may use another setting.
     """
     device = torch.device(device)
     state_dir = Path(state_dir)
@@ -182,6 +245,7 @@ def train(
     min_delta = float(cfg["min_delta"])
     shuffle, workers = bool(cfg["shuffle"]), int(cfg["num_workers"])
     backbone_dropout = bool(cfg["backbone_dropout"])
+    cache_cnn = cache_setting(cache_cnn)
 
     frozen = models.freeze_frontend(model.backbone)
     model.to(device)
@@ -225,21 +289,28 @@ def train(
     )
 
     stopped_early = bad_epochs >= patience and start_epoch > 0
+    epochs = range(start_epoch, max_epochs if not stopped_early else start_epoch)
+    train_cache = val_cache = None
+    if len(epochs) and cache_cnn is not False:
+        train_cache = build_cache(model, train_set, micro, device, workers, cache_cnn, "front-end cache (train)")
+        if train_cache is not None:
+            val_cache = build_cache(model, val_set, micro, device, workers, cache_cnn, "front-end cache (validation)")
+    window = None if train_cache is None else train_cache.window
     epoch = start_epoch - 1
-    for epoch in range(start_epoch, max_epochs if not stopped_early else start_epoch):
+    for epoch in epochs:
         t0 = time.perf_counter()
         _set_train_mode(model, backbone_dropout)
         train_set.plan(batch, shuffle, seed, epoch)
         lr_bb, lr_head = (group["lr"] for group in optimizer.param_groups)
         total, count = 0.0, 0
-        for waves, targets in _loader(train_set, device, workers):
-            batch_sum, batch_count = optimizer_step(model, optimizer, waves, targets, micro, device)
+        for inputs, targets in _batches(train_set, device, workers, train_cache):
+            batch_sum, batch_count = optimizer_step(model, optimizer, inputs, targets, micro, device, window)
             total += batch_sum
             count += batch_count
             step += 1
             if per_step:
                 scheduler.step()
-        val_mse = evaluate(model, val_set, micro, device, workers)
+        val_mse = evaluate(model, val_set, micro, device, workers, val_cache)
         if not per_step:
             scheduler.step()
         row = {
