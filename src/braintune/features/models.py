@@ -368,7 +368,10 @@ def encoder_forward(model: torch.nn.Module, audio: np.ndarray | torch.Tensor, la
         inputs = {"input_values": normalize_waveforms(audio) if getattr(model, "_braintune_normalize", True) else audio}
     with autocast(device):
         out = model(**inputs, output_hidden_states=True)
-    hidden = tuple(out.hidden_states)
+    # h_N is the encoder's output: transformers 5 reports the last layer's output before the final
+    # LayerNorm of pre-LN encoders (wav2vec2/HuBERT-large) as hidden_states[-1]; transformers 4, which the
+    # paper used, reported it after (docs/decisions.md 31). Equal for every other family.
+    hidden = (*out.hidden_states[:-1], out.last_hidden_state)
     if layers is None:
         return hidden
     return tuple(hidden[int(i)] for i in layers)
