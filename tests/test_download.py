@@ -17,14 +17,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from conftest import REPO as REPO_ROOT
 
 from braintune.config import load_config
 from braintune.data import download as dl
-from braintune.data.manifest import Entry, build_manifest, parse_annex_target, read_manifest, write_manifest
-from braintune.preprocess.stories import MissingStoryError, available_stories
+from braintune.data.manifest import (
+    Entry,
+    build_manifest,
+    parse_annex_target,
+    read_manifest,
+    write_manifest,
+)
 from braintune.preprocess.responses import read_responses
+from braintune.preprocess.stories import MissingStoryError, available_stories
+from braintune.rehearsal.dataset import annex_repository
 
 TAG = "3.1.0"
 
@@ -35,7 +41,7 @@ class FaultyHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         server = self.server
         url_path = self.path.split("?", 1)[0]
         rng = self.headers.get("Range")
@@ -146,33 +152,6 @@ def make_dataset(export: Path, config: dict) -> None:
     (export / "sub-UTS01" / "anat" / "T1w.nii.gz").write_bytes(rng.bytes(50_000))  # never needed
 
 
-def make_annex_repo(export: Path, repo_dir: Path) -> None:
-    """A git repository like OpenNeuro's: files > 1 kB become git-annex MD5E symlinks, the rest plain
-    blobs; tagged TAG; a bare copy prepared for git's dumb HTTP protocol."""
-    work = repo_dir / "work"
-    work.mkdir(parents=True)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "init.defaultBranch=main"]
-    subprocess.run([*git, "init", "-q", str(work)], check=True)
-    for path in sorted(p for p in export.rglob("*") if p.is_file()):
-        rel = path.relative_to(export)
-        dest = work / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        data = path.read_bytes()
-        if len(data) > 1024:
-            ext = "".join(rel.suffixes)
-            key = f"MD5E-s{len(data)}--{hashlib.md5(data).hexdigest()}{ext}"
-            depth = "../" * (len(rel.parts) - 1)
-            dest.symlink_to(f"{depth}.git/annex/objects/Ab/Cd/{key}/{key}")
-        else:
-            dest.write_bytes(data)
-    subprocess.run([*git, "-C", str(work), "add", "-A"], check=True)
-    subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "dataset"], check=True)
-    subprocess.run([*git, "-C", str(work), "tag", TAG], check=True)
-    bare = repo_dir / "ds003020.git"
-    subprocess.run([*git, "clone", "-q", "--bare", str(work), str(bare)], check=True)
-    subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
-
-
 @pytest.fixture()
 def dataset(server, tmp_path):
     """Config pointing at the loopback server; the export under /openneuro/ds003020, the repository
@@ -186,7 +165,7 @@ def dataset(server, tmp_path):
     config["preprocess"]["regions"]["source"] = "pycortex"
     export = server.root / "openneuro" / "ds003020"
     make_dataset(export, config)
-    make_annex_repo(export, server.root / "git")
+    annex_repository(export, server.root / "git" / "ds003020.git", TAG)
     d = config["data"]["download"]
     d.update(base_url=f"{server.url}/openneuro/ds003020", repository=f"{server.url}/git/ds003020.git",
              manifest=str(tmp_path / "local" / "manifest.tsv"), backoff_s=0.01, retries=3, timeout_s=10,

@@ -124,7 +124,8 @@ class TargetModel:
         return next(self.model.parameters()).device
 
 
-def _seeded_from_config(model_cls, config, seed: int):
+def seeded_from_config(model_cls, config, seed: int):
+    """A model of ``config`` with weights drawn from ``seed`` (the global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         if hasattr(model_cls, "from_config"):  # Auto classes
@@ -153,7 +154,7 @@ def build_target_model(variant: str, cfg: dict, texts: Sequence[str], device: to
             ids = tokenizer.convert_tokens_to_ids([ENDOFTEXT, WHISPER_PREFIX[0]])
             init = {"vocab_size": len(tokenizer), "pad_token_id": ids[0], "bos_token_id": ids[0], "eos_token_id": ids[0],
                     "decoder_start_token_id": ids[1], **cfg["init"]}
-            model = _seeded_from_config(WhisperModel, WhisperConfig(**init), seed)
+            model = seeded_from_config(WhisperModel, WhisperConfig(**init), seed)
         kind = "whisper"
     else:
         from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -169,7 +170,7 @@ def build_target_model(variant: str, cfg: dict, texts: Sequence[str], device: to
             for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
                 init.setdefault(key, eos)
             config = AutoConfig.for_model(cfg["architecture"], **init)
-            model = _seeded_from_config(AutoModel, config, seed)
+            model = seeded_from_config(AutoModel, config, seed)
         kind = "causal_lm"
     model.to(device).eval()
     # text LMs read out every layer_step-th layer in windows of context_tokens; the Whisper decoder every
@@ -185,11 +186,12 @@ def _word_ids(tokenizer, words: Sequence[str]) -> list[list[int]]:
 
 
 def _bos_id(tokenizer) -> int:
+    """The id of the token a story starts with: BOS, else ``<|endoftext|>``, else EOS, whichever the
+    vocabulary holds (GPT-2's ``<|endoftext|>`` is its BOS, EOS and unknown token at once)."""
+    vocab = tokenizer.get_vocab()
     for token in (tokenizer.bos_token, ENDOFTEXT, tokenizer.eos_token):
-        if token is not None:
-            idx = tokenizer.convert_tokens_to_ids(token)
-            if idx is not None and idx != tokenizer.unk_token_id:
-                return int(idx)
+        if token is not None and token in vocab:
+            return int(vocab[token])
     raise ValueError("the LM tokenizer has no BOS/EOS token to start a story")
 
 
