@@ -78,6 +78,25 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         raise
 
 
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; it replaces ``path`` (whole) only if the block succeeds,
+    so a reader never sees a half-written folder; on an exception it is removed."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 class ParamsRoundTrip:
     """Mixin of the frozen settings dataclasses: :meth:`params` gives the plain values a rule's ``params``
     holds (Snakemake reruns the job when they change; a stored ``config_hash`` hashes exactly these), and

@@ -8,5 +8,7 @@
 - :mod:`.permute`: block derangement of responses (random brain-tuned).
 - :mod:`.targets`: BigSLM (Whisper decoder) and text-LM targets per response row.
 - :mod:`.stimulus`: self-supervised wav2vec2 training on the stimulus audio (stimulus-tuned).
+- :mod:`.lora`, :mod:`.multi`: LoRA adapters, and joint brain-tuning of one model on several participants'
+  responses in a common space (the authors' follow-up; not yet wired into the workflow).
 - :mod:`.variants`: variant names -> what is trained; :mod:`.run`: the stage's jobs.
 """

@@ -16,10 +16,8 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -31,7 +29,7 @@ from braintune.preprocess.noise_ceiling import read_noise_ceiling
 from braintune.preprocess.responses import read_respdict, read_responses
 from braintune.preprocess.timing import TRGrid, grid_timing
 from braintune.preprocess.transcripts import read_textgrid
-from braintune.utils import ParamsRoundTrip, atomic_output, seed_everything, stable_hash
+from braintune.utils import ParamsRoundTrip, atomic_directory, atomic_output, seed_everything, stable_hash
 
 from .dataset import PairedDataset, StoryPairs, array_digest, window_ends, window_samples
 from .permute import permute_blocks, story_rng
@@ -162,18 +160,9 @@ def _pairs(settings: BrainTuningSettings, spec, subject, stories, mask, respdict
 
 
 def _save_backbone(backbone: torch.nn.Module, out_dir: str | os.PathLike) -> None:
-    """``save_pretrained`` (safetensors + config.json) into a temporary sibling, then rename into place."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    """``save_pretrained`` (safetensors + config.json), replacing ``out_dir`` whole."""
+    with atomic_directory(out_dir) as tmp:
         backbone.to("cpu").save_pretrained(tmp, safe_serialization=True)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _write_json(obj: dict, path: str | os.PathLike) -> None:

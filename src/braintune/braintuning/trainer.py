@@ -95,14 +95,14 @@ class TrainResult:
     n_trainable: int = 0
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -110,12 +110,44 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _save(obj: dict, path: Path) -> None:
+@dataclass
+class Progress:
+    """Where a training run stands: the next epoch, optimiser steps taken, the curve so far, early stopping."""
+
+    start_epoch: int = 0
+    step: int = 0
+    curve: list = field(default_factory=list)
+    best_val: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+
+def resume(last_path: Path, run_key: str, device: torch.device, restore, optimizer, scheduler, seed: int) -> Progress:
+    """Resume from ``last_path`` (the per-epoch state) when the same run wrote it (``run_key``): ``restore``
+    loads the model's part of the state, then the optimiser, scheduler and RNG states are restored. Otherwise
+    (no state, or another run's) the run starts afresh from ``seed``."""
+    if last_path.exists():
+        state = torch.load(last_path, map_location=device, weights_only=False)
+        if state.get("run_key") == run_key:
+            restore(state)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            set_rng_state(state["rng"])
+            log.info("resuming after epoch %d (best val MSE %.6f at epoch %d)", state["epoch"], state["best_val"],
+                     state["best_epoch"])
+            return Progress(state["epoch"] + 1, state["step"], state["curve"], state["best_val"], state["best_epoch"],
+                            state["bad_epochs"])
+        log.warning("%s belongs to another run (different settings or data); starting afresh", last_path)
+    torch.manual_seed(seed)
+    return Progress()
+
+
+def save_state(obj: dict, path: Path) -> None:
     with atomic_output(path) as tmp:
         torch.save(obj, tmp)
 
 
-def _loader(dataset: PairedDataset, device: torch.device, workers: int) -> torch.utils.data.DataLoader:
+def make_loader(dataset: PairedDataset, device: torch.device, workers: int) -> torch.utils.data.DataLoader:
     """Batches of the dataset's plan, assembled by ``workers`` background processes (windows cut from the
     memmaps) and pinned for the host-to-GPU copy. The loader has its own generator: iterating a loader draws
     a seed for its workers, which must not advance the global RNG (backbone dropout), so that runs with and
@@ -131,11 +163,11 @@ def _loader(dataset: PairedDataset, device: torch.device, workers: int) -> torch
     )
 
 
-def _batches(dataset: PairedDataset, device: torch.device, workers: int, cache: FrontendCache | None):
-    """(inputs, targets) of each batch of the dataset's current plan: waveforms from :func:`_loader`, or with a
+def iter_batches(dataset: PairedDataset, device: torch.device, workers: int, cache: FrontendCache | None):
+    """(inputs, targets) of each batch of the dataset's current plan: waveforms from :func:`make_loader`, or with a
     cache the cached front-end output of the batch's windows (already on the device)."""
     if cache is None:
-        return iter(_loader(dataset, device, workers))
+        return iter(make_loader(dataset, device, workers))
     return ((cache.features(index), dataset.targets(index)) for index in dataset.batches)
 
 
@@ -144,15 +176,16 @@ def build_cache(
     setting: bool | str = "auto", desc: str = "front-end cache",
 ) -> FrontendCache | None:
     """The :class:`FrontendCache` of every window of ``dataset`` (micro-batches of consecutive windows cut by
-    :func:`_loader`), or None when ``setting`` (``braintuning.cache_cnn``) says to recompute. Replans the
+    :func:`make_loader`), or None when ``setting`` (``braintuning.cache_cnn``) says to recompute. Replans the
     dataset."""
     dataset.plan(micro_batch, shuffle=False)
-    waves = (w for w, _ in _loader(dataset, device, workers))
+    waves = (w for w, _ in make_loader(dataset, device, workers))
     batches = zip(dataset.batches, waves, strict=True)
     return FrontendCache.build(model.backbone, batches, dataset.n_samples, dataset.window, device, setting, desc)
 
 
-def _predict(model: BrainTuner, inputs: torch.Tensor, cached_window: int | None) -> torch.Tensor:
+def predict(model: BrainTuner, inputs: torch.Tensor, cached_window: int | None) -> torch.Tensor:
+    """The model's prediction from waveforms, or from cached front-end output of ``cached_window`` samples."""
     return model(inputs) if cached_window is None else model.from_frontend(inputs, cached_window)
 
 
@@ -167,11 +200,11 @@ def evaluate(
     window = None if cache is None else cache.window
     total, count = 0.0, 0
     with torch.no_grad():
-        for inputs, targets in _batches(dataset, device, workers, cache):
+        for inputs, targets in iter_batches(dataset, device, workers, cache):
             inputs = inputs.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             with models.autocast(device):
-                pred = _predict(model, inputs, window)
+                pred = predict(model, inputs, window)
             total += float(F.mse_loss(pred.float(), targets, reduction="sum"))
             count += targets.numel()
     return total / max(count, 1)
@@ -194,7 +227,7 @@ def optimizer_step(
         x = inputs[lo : lo + micro].to(device, non_blocking=True)
         t = targets[lo : lo + micro].to(device, non_blocking=True)
         with models.autocast(device):
-            pred = _predict(model, x, cached_window)
+            pred = predict(model, x, cached_window)
         loss = F.mse_loss(pred.float(), t)
         (loss * (t.shape[0] / n)).backward()
         losses.append(loss.detach() * t.numel())
@@ -264,23 +297,11 @@ def train(
          "outputs": train_set.n_outputs, "params": n_trainable}
     )
 
-    start_epoch, step, curve = 0, 0, []
-    best_val, best_epoch, bad_epochs = math.inf, -1, 0
     last_path, best_path = state_dir / "last.pt", state_dir / "best.pt"
-    if last_path.exists():
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        if state.get("run_key") == run_key:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            _set_rng_state(state["rng"])
-            start_epoch, step, curve = state["epoch"] + 1, state["step"], state["curve"]
-            best_val, best_epoch, bad_epochs = state["best_val"], state["best_epoch"], state["bad_epochs"]
-            log.info("resuming after epoch %d (best val MSE %.6f at epoch %d)", state["epoch"], best_val, best_epoch)
-        else:
-            log.warning("%s belongs to another run (different config or data); starting afresh", last_path)
-    else:
-        torch.manual_seed(seed)
+    progress = resume(last_path, run_key, device, lambda state: model.load_state_dict(state["model"]), optimizer,
+                      scheduler, seed)
+    start_epoch, step, curve = progress.start_epoch, progress.step, progress.curve
+    best_val, best_epoch, bad_epochs = progress.best_val, progress.best_epoch, progress.bad_epochs
     log.info(
         "training %d samples in %d steps/epoch (batch %d = %d x micro-batch %d), %d validation samples, "
         "%d outputs, %.2fM trainable parameters, %d frozen tensors, device %s",
@@ -303,7 +324,7 @@ def train(
         train_set.plan(batch, shuffle, seed, epoch)
         lr_bb, lr_head = (group["lr"] for group in optimizer.param_groups)
         total, count = 0.0, 0
-        for inputs, targets in _batches(train_set, device, workers, train_cache):
+        for inputs, targets in iter_batches(train_set, device, workers, train_cache):
             batch_sum, batch_count = optimizer_step(model, optimizer, inputs, targets, micro, device, window)
             total += batch_sum
             count += batch_count
@@ -321,13 +342,13 @@ def train(
         log.info("epoch %d: train MSE %.6f, val MSE %.6f (%.1f s)", epoch, row["train_mse"], val_mse, row["seconds"])
         if val_mse < best_val - min_delta:
             best_val, best_epoch, bad_epochs = val_mse, epoch, 0
-            _save({"model": model.state_dict(), "epoch": epoch, "run_key": run_key}, best_path)
+            save_state({"model": model.state_dict(), "epoch": epoch, "run_key": run_key}, best_path)
         else:
             bad_epochs += 1
-        _save(
+        save_state(
             {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(), "epoch": epoch, "step": step, "curve": curve, "best_val": best_val,
+                "rng": rng_state(), "epoch": epoch, "step": step, "curve": curve, "best_val": best_val,
                 "best_epoch": best_epoch, "bad_epochs": bad_epochs, "run_key": run_key,
             },
             last_path,

@@ -127,8 +127,8 @@ def transfer_labels(source_sphere: np.ndarray, source_labels: np.ndarray, target
     return np.asarray(source_labels)[nearest]
 
 
-def voxel_labels(vertex_to_voxel: list[sparse.spmatrix], vertex_labels: list[np.ndarray], n_labels: int) -> np.ndarray:
-    """Parcel of every volume voxel: the label with the largest summed mapper weight; -1 for none.
+def label_weights(vertex_to_voxel: list[sparse.spmatrix], vertex_labels: list[np.ndarray], n_labels: int) -> sparse.csc_matrix:
+    """Summed mapper weight of every (label, volume voxel): ``sum_h onehot_h @ M_h`` (label -1 left out).
 
     Args:
         vertex_to_voxel: per hemisphere a sparse (n_vertices, n_volume_voxels) weight matrix
@@ -138,7 +138,7 @@ def voxel_labels(vertex_to_voxel: list[sparse.spmatrix], vertex_labels: list[np.
     """
     weights = None
     for matrix, labels in zip(vertex_to_voxel, vertex_labels):
-        matrix = sparse.csr_matrix(matrix)
+        matrix = sparse.csr_matrix(matrix, dtype=np.float64)
         labels = np.asarray(labels)
         if matrix.shape[0] != labels.shape[0]:
             raise ValueError(f"mapper has {matrix.shape[0]} vertices but the labels have {labels.shape[0]}")
@@ -148,7 +148,13 @@ def voxel_labels(vertex_to_voxel: list[sparse.spmatrix], vertex_labels: list[np.
         )
         part = onehot @ matrix  # (n_labels, n_volume_voxels)
         weights = part if weights is None else weights + part
-    weights = sparse.csc_matrix(weights)
+    return sparse.csc_matrix(weights)
+
+
+def voxel_labels(vertex_to_voxel: list[sparse.spmatrix], vertex_labels: list[np.ndarray], n_labels: int) -> np.ndarray:
+    """Parcel of every volume voxel: the label with the largest summed mapper weight (:func:`label_weights`);
+    -1 for none."""
+    weights = label_weights(vertex_to_voxel, vertex_labels, n_labels)
     out = np.full(weights.shape[1], -1, dtype=np.int64)
     total = np.asarray(weights.sum(axis=0)).ravel()
     has = total > 0
