@@ -9,7 +9,7 @@ Prints wall time, peak memory and their ratios, and how often both choose the sa
     # one real-size layer on a GPU (8,700 TRs x 3,072 features x 95,000 voxels); the naive baseline
     # runs on a voxel subset and is scaled linearly (it is linear in voxels)
     python benchmarks/alignment_benchmark.py --backend torch_cuda --n-samples 8700 --n-features 3072 \
-        --n-voxels 95000 --naive-voxels 2000 --batch 20000
+        --n-voxels 95000 --naive-voxels 2000 --batch auto
 
 Peak memory: tracemalloc (numpy allocations, CPU backends) or torch.cuda.max_memory_allocated
 (torch_cuda), plus the process's maximum resident set size.
@@ -104,7 +104,8 @@ def main() -> None:
     parser.add_argument("--n-voxels", type=int, default=10000)
     parser.add_argument("--n-test", type=int, default=251, help="test TRs (the reference: 251)")
     parser.add_argument("--backend", default="numpy", choices=["numpy", "torch", "torch_cuda"])
-    parser.add_argument("--batch", type=int, default=5000, help="n_targets_batch")
+    parser.add_argument("--batch", default="5000",
+                        help="n_targets_batch: a number, or auto (from the card's free memory on torch_cuda)")
     parser.add_argument("--naive-voxels", type=int, default=None,
                         help="run the naive baseline on this many voxels and scale its time linearly")
     parser.add_argument("--skip-naive", action="store_true", help="time and measure our fit only")
@@ -120,7 +121,7 @@ def main() -> None:
           f"(made in {time.perf_counter() - t0:.1f} s)")
 
     settings = RidgeSettings(alphas=alphas, alpha_convention="huth", score="reference", backend=args.backend)
-    batches = RidgeBatches(n_targets=args.batch)
+    batches = RidgeBatches(n_targets=args.batch if args.batch == "auto" else int(args.batch))
     # warm-up outside the timing: imports (himalaya, sklearn, torch), BLAS and CUDA initialisation
     fit_ridge_cv(X, Y[:, :8], splits, settings, batches)
     use_backend("numpy")

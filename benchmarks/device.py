@@ -68,7 +68,7 @@ STAGES = {
     "ridge alignment": (
         "alignment_benchmark.py",
         ["--backend", "torch_cuda", "--n-samples", "8700", "--n-features", "3072", "--n-voxels", "95000",
-         "--naive-voxels", "2000", "--batch", "20000"],
+         "--naive-voxels", "2000", "--batch", "auto"],
         ["--n-samples", "300", "--n-features", "64", "--n-voxels", "500", "--n-test", "50"],
         {"fit s": r"ours :\s+([\d.]+) s", "ratio vs per-alpha ridge": r"ratio naive / ours: time ([\d.]+)x",
          "peak GiB": r"ours :.*peak\s+([\d.]+) GiB"},

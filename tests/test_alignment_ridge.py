@@ -122,6 +122,31 @@ def test_batch_sizes_do_not_change_the_fit(dtype):
             assert np.array_equal(getattr(one, key), getattr(other, key)), key
 
 
+def test_auto_voxel_batch_fits_half_the_free_card_memory_and_is_fixed_on_cpu():
+    """n_targets_batch: auto. On torch_cuda the batch is the largest whose selection buffers fit in half the
+    card's free memory; elsewhere a fixed 5000, so that a CPU fit never depends on the machine's free memory."""
+    from braintune.alignment import ridge
+
+    auto = RidgeBatches(n_targets="auto", n_alphas=None, n_targets_refit=None)
+    assert auto.resolve("numpy", 6000, 3072, 1500, 15, 4).n_targets == ridge.AUTO_CPU_TARGETS
+    assert auto.resolve("torch", 6000, 3072, 1500, 15, 4).n_targets == ridge.AUTO_CPU_TARGETS
+    assert RidgeBatches(n_targets=7).resolve("torch_cuda", 6000, 3072, 1500, 15, 4) == RidgeBatches(n_targets=7)
+    per_voxel = ridge.selection_bytes_per_voxel(6000, 3072, 1500, 15, 4)
+    assert per_voxel == 4 * (6000 + 3072 + 15 * 1500) + 24 * 1500  # train y, U'y, predictions; float64 copies
+    free = 80 * 2**30
+    chosen = auto.resolve("torch_cuda", 6000, 3072, 1500, 15, 4, free_bytes=free).n_targets
+    assert chosen * per_voxel <= 0.5 * free < (chosen + 1) * per_voxel
+    # an alpha batch shrinks the predictions' buffer, so more voxels fit
+    fewer_alphas = RidgeBatches(n_targets="auto", n_alphas=3).resolve("torch_cuda", 6000, 3072, 1500, 15, 4, free_bytes=free)
+    assert fewer_alphas.n_targets > chosen and fewer_alphas.n_alphas == 3
+    # the fit with auto equals the fit with the batch it resolves to (numpy: 5000 >= the voxels: one batch)
+    X, Y = _data(seed=5)
+    splits = bootstrap_chunk_splits(len(X), seed=1)
+    one, other = fit_ridge_cv(X, Y, splits, ridge_settings()), fit_ridge_cv(X, Y, splits, ridge_settings(), auto)
+    for key in ("alphas", "cv_scores", "coef"):
+        assert np.array_equal(getattr(one, key), getattr(other, key)), key
+
+
 def test_torch_backend_matches_numpy():
     pytest.importorskip("torch")
     X, Y = _data(seed=4, v=20)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -239,19 +239,53 @@ class RidgeSettings:
         )
 
 
+#: ``n_targets_batch: auto`` on a CUDA backend: the voxel batch whose buffers take at most this share of
+#: the card's free memory (measured once X and Y are on the card; the rest is headroom for the allocator)
+AUTO_MEMORY_FRACTION = 0.5
+#: ``n_targets_batch: auto`` elsewhere: a fixed batch, so that a CPU fit does not depend on free memory
+AUTO_CPU_TARGETS = 5000
+
+
 @dataclass(frozen=True)
 class RidgeBatches:
     """Voxel and alpha batch sizes of the fit (``alignment.n_targets_batch``,
-    ``n_alphas_batch``, ``n_targets_batch_refit``; None: one batch). They bound memory and never
-    change a result, so they are not part of a job's settings (nor of its params or config hash)."""
+    ``n_alphas_batch``, ``n_targets_batch_refit``; None: one batch; ``n_targets`` ``"auto"``: from the
+    free memory of a CUDA card, :meth:`resolve`). They bound memory and never change a result, so they
+    are not part of a job's settings (nor of its params or config hash)."""
 
-    n_targets: int | None = None
+    n_targets: int | str | None = None
     n_alphas: int | None = None
     n_targets_refit: int | None = None
 
     @classmethod
     def from_config(cls, section: dict) -> "RidgeBatches":
         return cls(section["n_targets_batch"], section["n_alphas_batch"], section["n_targets_batch_refit"])
+
+    def resolve(self, backend_name: str, n_rows: int, n_features: int, n_held: int, n_alphas: int, itemsize: int,
+                free_bytes: int | None = None) -> "RidgeBatches":
+        """The batches with ``"auto"`` replaced by a number: on a ``torch_cuda`` backend the largest voxel
+        batch whose buffers (:func:`selection_bytes_per_voxel`) fit in :data:`AUTO_MEMORY_FRACTION` of the
+        card's free memory (``free_bytes``, else measured now), elsewhere :data:`AUTO_CPU_TARGETS`."""
+        if self.n_targets != "auto":
+            return self
+        if not backend_name.startswith("torch_cuda"):
+            return replace(self, n_targets=AUTO_CPU_TARGETS)
+        if free_bytes is None:
+            import torch
+
+            free_bytes = torch.cuda.mem_get_info()[0]
+        per_voxel = selection_bytes_per_voxel(n_rows, n_features, n_held, self.n_alphas or n_alphas, itemsize)
+        n_targets = max(1, int(AUTO_MEMORY_FRACTION * free_bytes) // per_voxel)
+        log.info("n_targets_batch auto: %d voxels (%.1f GiB free, %d bytes per voxel)", n_targets, free_bytes / 2**30,
+                 per_voxel)
+        return replace(self, n_targets=n_targets)
+
+
+def selection_bytes_per_voxel(n_rows: int, n_features: int, n_held: int, n_alphas: int, itemsize: int) -> int:
+    """Device memory one voxel of a batch takes in :func:`selection_scores`: its train responses and
+    ``U' y`` (``n_rows``, ``min(n_rows, F)`` values), its held-out responses in float64, a batch of
+    ``n_alphas`` held-out predictions, and one alpha's float64 copies for the score."""
+    return itemsize * (n_rows + min(n_rows, n_features) + n_alphas * n_held) + 8 * 3 * n_held
 
 
 @dataclass
@@ -349,6 +383,8 @@ def fit_ridge_cv(
     X = backend.asarray(np.ascontiguousarray(X, dtype=dtype))
     Y = backend.asarray(np.asarray(Y, dtype=dtype))
     penalties = to_himalaya_alphas(settings.alphas, settings.alpha_convention)
+    batches = batches.resolve(settings.backend, max(len(t) for t, _ in splits), X.shape[1],
+                              max(len(h) for _, h in splits), len(penalties), dtype.itemsize)
     start = time.perf_counter()
     scores = selection_scores(X, Y, splits, penalties, get_score(settings.score), batches)
     best = scores.argmax(axis=0)
