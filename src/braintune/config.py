@@ -22,6 +22,9 @@ import yaml
 #: Variants that are not trained per participant (one checkpoint shared by every subject).
 SHARED_VARIANTS = ("pretrained", "stimulus")
 SHARED_OWNER = "shared"
+#: The multi-participant brain-tuned variant: one checkpoint of a group of participants (owner: the group).
+MULTI_VARIANT = "multibraintuned"
+GROUP_PREFIX = "group_"
 
 #: The config sections whose ``variants`` key selects among each family's variants (null: all).
 VARIANT_SELECTING_STAGES = ("alignment", "lowlevel", "downstream")
@@ -304,6 +307,8 @@ def _name_checks(config: dict) -> list[str]:
         out += _unknown(f"figures.downstream.{key}", [config["figures"]["downstream"][key]], families,
                         "a family of models")
 
+    out += _multi_name_problems(config, families, subjects, stories, aligned)
+
     # subjects and stories named outside the story lists
     out += _unknown("preprocess.nc_override", config["preprocess"]["nc_override"], subjects,
                     "a subject of data.subjects")
@@ -312,6 +317,56 @@ def _name_checks(config: dict) -> list[str]:
     for subject, names in missing.items():
         out += _unknown(f"data.demo.missing_stories.{subject}", names, stories, "a story of the config's story lists")
     return out
+
+
+def multi_families(config: dict) -> list[str]:
+    """Families that list the multi-participant variant (``multibraintuned``)."""
+    return [family for family in config["models"] if MULTI_VARIANT in config["models"][family]["variants"]]
+
+
+def curve_families(config: dict) -> list[str]:
+    """Families whose data-efficiency curve is fitted: ``alignment.curve.families`` (null: every family) that
+    align at least one of ``alignment.curve.variants``."""
+    curve = config["alignment"]["curve"]
+    wanted = curve["families"]
+    return [family for family in config["models"] if (wanted is None or family in wanted)
+            and set(curve["variants"]) & set(stage_variants(config, "alignment", family))]
+
+
+def curve_variants(config: dict, family: str) -> list[str]:
+    """Variants of ``family`` whose data-efficiency curve is fitted (in family order)."""
+    if family not in curve_families(config):
+        return []
+    return [v for v in stage_variants(config, "alignment", family) if v in config["alignment"]["curve"]["variants"]]
+
+
+def _multi_name_problems(config: dict, families: list[str], subjects: list[str], stories: list[str],
+                         aligned: dict[str, list[str]]) -> Iterator[str]:
+    """Names of the multi-participant brain-tuning (braintuning.multi, commonspace) and of the
+    data-efficiency curve (alignment.curve)."""
+    multi = config["braintuning"]["multi"]
+    if multi_families(config):
+        yield from _unknown("braintuning.multi.train_subjects", multi["train_subjects"], subjects,
+                            "a subject of data.subjects")
+        test = config["stories"]["test"]
+        for key in ("train_stories", "val_stories"):
+            if test in (multi[key] or []):
+                yield f"key 'braintuning.multi.{key}': contains the test story '{test}'"
+        overlap = set(multi_stories(config, "train")) & set(multi_stories(config, "val"))
+        if overlap:
+            yield f"key 'braintuning.multi.val_stories': also training stories: {sorted(overlap)}"
+        if config["commonspace"]["method"] == "identity" and config["data"]["source"] != "demo":
+            yield ("key 'commonspace.method': 'identity' needs every participant in one voxel space, which only the "
+                   f"generated miniature has (data.source demo, not '{config['data']['source']}'); use fsaverage")
+    curve = config["alignment"]["curve"]
+    all_aligned = list(dict.fromkeys(v for vs in aligned.values() for v in vs))
+    yield from _unknown("alignment.curve.variants", curve["variants"], all_aligned, "an aligned variant of any family")
+    yield from _unknown("alignment.curve.families", curve["families"] or [], families, "a family of models")
+    n_train = len(config["stories"]["alignment_train"])
+    too_many = [size for size in curve["sizes"] if size > n_train]
+    if curve["variants"] and too_many:
+        yield (f"key 'alignment.curve.sizes': {too_many} exceed the {n_train} stories of stories.alignment_train "
+               "(the curve's subsets are nested subsets of them)")
 
 
 # --- what the config asks for -------------------------------------------------------------
@@ -326,6 +381,8 @@ def all_stories(config: dict) -> list[str]:
         *s["braintuning_val"],
         *s["alignment_train"],
         *(s["lowlevel_train"] or []),
+        *(multi_stories(config, "train") if multi_families(config) else []),
+        *(multi_stories(config, "val") if multi_families(config) else []),
         s["test"],
     ):
         if name not in ordered:
@@ -339,18 +396,58 @@ def lowlevel_train_stories(config: dict) -> list[str]:
     return list(config["stories"]["lowlevel_train"] or config["stories"]["alignment_train"])
 
 
+def multi_stories(config: dict, split: str) -> list[str]:
+    """Training (``split`` train) or validation (val) stories of the multi-participant brain-tuning:
+    ``braintuning.multi.<split>_stories``, null = ``stories.braintuning_<split>``."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split {split!r}; expected train or val")
+    return list(config["braintuning"]["multi"][f"{split}_stories"] or config["stories"][f"braintuning_{split}"])
+
+
+def multi_group(config: dict) -> str:
+    """Owner of the multi-participant checkpoint: ``group_`` + ``braintuning.multi.train_subjects`` in their order
+    (their order is the binding order, so another order is another model)."""
+    return GROUP_PREFIX + "_".join(config["braintuning"]["multi"]["train_subjects"])
+
+
 def is_shared_variant(variant: str) -> bool:
     """True for variants with one checkpoint for every subject (pretrained, stimulus-tuned)."""
     return variant in SHARED_VARIANTS or variant.startswith("stimulus")
 
 
-def checkpoint_owner(variant: str, subject: str) -> str:
-    """Directory level naming whose checkpoint a variant uses: ``shared`` or the subject."""
+def checkpoint_owner(variant: str, subject: str | None, group: str | None = None) -> str:
+    """Directory level naming whose checkpoint a variant uses: ``shared``, the group (``multibraintuned``:
+    ``group``, see :func:`multi_group`; every subject, trained on or not, uses the group's model) or the subject."""
+    if variant == MULTI_VARIANT:
+        if group is None:
+            raise ValueError(f"variant '{variant}': its owner is the group of braintuning.multi.train_subjects; "
+                             "pass group=multi_group(config)")
+        return group
     return SHARED_OWNER if is_shared_variant(variant) else subject
 
 
 __all__ = [
-    "ConfigError", "FillingValidator", "SHARED_OWNER", "SHARED_VARIANTS", "all_stories", "checkpoint_owner",
-    "defaults", "is_shared_variant", "load_config", "load_schema", "lowlevel_families", "lowlevel_layers",
-    "lowlevel_train_stories", "region_names", "stage_variants", "validate_config",
+    "GROUP_PREFIX",
+    "MULTI_VARIANT",
+    "SHARED_OWNER",
+    "SHARED_VARIANTS",
+    "ConfigError",
+    "FillingValidator",
+    "all_stories",
+    "checkpoint_owner",
+    "curve_families",
+    "curve_variants",
+    "defaults",
+    "is_shared_variant",
+    "load_config",
+    "load_schema",
+    "lowlevel_families",
+    "lowlevel_layers",
+    "lowlevel_train_stories",
+    "multi_families",
+    "multi_group",
+    "multi_stories",
+    "region_names",
+    "stage_variants",
+    "validate_config",
 ]

@@ -32,7 +32,7 @@ wildcard_constraints:
     story=r"[a-z0-9]+",
     family=r"[A-Za-z0-9_]+",
     variant=r"[A-Za-z0-9_]+",
-    owner=r"shared|UTS0[1-9]",
+    owner=r"shared|UTS0[1-9]|group(_UTS0[1-9])+",
     layer=r"\d+",
 
 
@@ -46,9 +46,13 @@ def variants(family):
     return list(config["models"][family]["variants"])
 
 
+# Owner of the multi-participant checkpoint (multibraintuned): the group of braintuning.multi.train_subjects.
+MULTI_GROUP = btconfig.multi_group(config)
+
+
 def owner(variant, subject):
-    """`shared` for pretrained/stimulus-tuned checkpoints, else the subject."""
-    return btconfig.checkpoint_owner(variant, subject)
+    """`shared` for pretrained/stimulus-tuned checkpoints, the group for multibraintuned, else the subject."""
+    return btconfig.checkpoint_owner(variant, subject, MULTI_GROUP)
 
 
 def all_targets():
@@ -56,6 +60,7 @@ def all_targets():
     return (
         data_targets()
         + preprocess_targets()
+        + commonspace_targets()
         + features_targets()
         + braintuning_targets()
         + alignment_targets()

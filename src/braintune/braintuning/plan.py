@@ -52,8 +52,9 @@ def gated_access_problem(checkpoint: str | None, key: str) -> str | None:
 
 
 def variant_config(bt: dict, variant: str) -> dict:
-    """The ``braintuning`` section with the variant's ``variant_overrides`` applied (e.g. LM-tuned epochs)."""
-    cfg = {k: v for k, v in bt.items() if k not in ("targets", "stimulus", "variant_overrides")}
+    """The ``braintuning`` section with the variant's ``variant_overrides`` applied (e.g. LM-tuned epochs); the
+    subsections of other trainings (targets, stimulus, multi) left out, so that changing them reruns only those."""
+    cfg = {k: v for k, v in bt.items() if k not in ("targets", "stimulus", "multi", "variant_overrides")}
     overrides = bt["variant_overrides"].get(variant, {})
     unknown = set(overrides) - set(cfg)
     if unknown:

@@ -3,8 +3,9 @@
 Variant names (docs/artifacts.md): ``braintuned``, ``braintuned_n{K}`` (the first K training stories;
 paper appendix E.2, fig. 12), ``random`` (block-permuted responses), ``bigslm`` (Whisper-medium decoder
 targets), ``lmtuned_{name}`` (text-LM targets, e.g. ``lmtuned_gpt2``, ``lmtuned_llama``) and ``stimulus``
-(self-supervised wav2vec2 training on the stimulus audio, shared by all subjects). ``pretrained`` is not
-trained here.
+(self-supervised wav2vec2 training on the stimulus audio, shared by all subjects) and ``multibraintuned``
+(one model tuned jointly on ``braintuning.multi.train_subjects``' responses in the common space, used for
+every subject: :mod:`braintune.braintuning.multi`). ``pretrained`` is not trained here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from braintune.config import ConfigError, is_shared_variant
+from braintune.config import MULTI_VARIANT, ConfigError, is_shared_variant
 
 __all__ = ["VariantSpec", "parse_variant", "trained_variants", "STIMULUS_ARCHITECTURES"]
 
@@ -32,7 +33,8 @@ class VariantSpec:
     Attributes:
         name: the variant name.
         target: ``responses`` (fMRI), ``permuted`` (block-permuted fMRI), or the name of a precomputed
-            target set (``bigslm``, ``lmtuned_gpt2``, ...), or ``stimulus`` (self-supervised, no targets).
+            target set (``bigslm``, ``lmtuned_gpt2``, ...), or ``stimulus`` (self-supervised, no targets), or
+            ``common`` (several participants' fMRI projected to the common space).
         n_train_stories: the first K training stories only (None = all).
     """
 
@@ -48,7 +50,12 @@ class VariantSpec:
     @property
     def precomputed(self) -> bool:
         """Targets computed once per story by a target model (BigSLM or text LM)."""
-        return self.target not in ("responses", "permuted", "stimulus")
+        return self.target not in ("responses", "permuted", "stimulus", "common")
+
+    @property
+    def multi(self) -> bool:
+        """One model of a group of participants (owner: the group, :func:`braintune.config.multi_group`)."""
+        return self.target == "common"
 
     @property
     def shared(self) -> bool:
@@ -71,9 +78,11 @@ def parse_variant(variant: str) -> VariantSpec:
         return VariantSpec(variant, variant)
     if variant == "stimulus":
         return VariantSpec(variant, "stimulus")
+    if variant == MULTI_VARIANT:
+        return VariantSpec(variant, "common")
     raise ConfigError(
         f"unknown variant '{variant}': expected braintuned, braintuned_n<K>, random, bigslm, lmtuned_<lm>, "
-        "stimulus or pretrained"
+        "stimulus, multibraintuned or pretrained"
     )
 
 

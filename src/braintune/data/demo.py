@@ -313,6 +313,43 @@ class SubjectModel:
     signal_power: np.ndarray  # (V,)
 
 
+def _clip_region(name: str, vol: np.ndarray, mask_vol: np.ndarray, region_vol_of: dict[str, np.ndarray]) -> np.ndarray:
+    """A planted region's volume restricted to the voxel mask; a language region also excludes the auditory
+    one (``region_vol_of['auditory']``): language regions are distinct from auditory cortex (as LTC from A1).
+    In place on ``vol`` (as the generator always did: its bytes depend on it)."""
+    vol &= mask_vol
+    if name != "auditory":
+        vol &= ~region_vol_of["auditory"]
+    return vol
+
+
+def planted_regions(ground_truth: str | Path, pycortex_filestore: str | Path, names=REGIONS) -> dict[str, np.ndarray]:
+    """The planted regions ``names`` before any subject's dilation, as boolean ``(V,)`` masks in the demo's
+    voxel order: subject independent (every subject's responses are in these voxels), the identity common
+    space's mask (:mod:`braintune.commonspace`). Read from the miniature's ground truth (its voxels and region
+    settings) and S1's overlays in ``pycortex_filestore``; restricted as :func:`subject_model` restricts them."""
+    with h5py.File(ground_truth, "r") as handle:
+        try:
+            regions = json.loads(handle.attrs["settings"])["regions"]
+            volume_index = handle["voxels/volume_index"][...]
+            ijk = handle["voxels/ijk"][...]
+            shape = tuple(int(s) for s in handle["voxels"].attrs["volume_shape"])
+            mask_name = str(handle.attrs["voxel_mask"])
+        except KeyError as err:
+            raise KeyError(f"{ground_truth}: not a demo ground truth ({err})") from err
+    unknown = [n for n in names if n not in REGIONS]
+    if unknown:
+        raise ValueError(f"planted regions {unknown} do not exist (the miniature plants {list(REGIONS)})")
+    space = demo_cortex.VoxelSpace(mask_name, shape, volume_index, ijk)
+    cortex = demo_cortex.use_filestore(pycortex_filestore)
+    volumes = demo_cortex.cached_region_volumes(cortex, regions, shape)
+    mask_vol = space.to_volume(np.ones(space.n_voxels, bool), False)
+    clipped: dict[str, np.ndarray] = {}
+    for name in REGIONS:  # in generator order: the auditory region first (the others exclude it)
+        clipped[name] = _clip_region(name, np.array(volumes[name], dtype=bool), mask_vol, clipped)
+    return {name: space.from_volume(clipped[name]) for name in names}
+
+
 def subject_model(subject: str, settings: ResponseSettings, space, region_vols: dict[str, np.ndarray]) -> SubjectModel:
     rng = _subject_rng(settings.seed, subject, 4)
     mask_vol = space.to_volume(np.ones(space.n_voxels, bool), False)
@@ -323,9 +360,7 @@ def subject_model(subject: str, settings: ResponseSettings, space, region_vols: 
         vol = region_vols[name]
         if r > 0:
             vol = ndimage.binary_dilation(vol, iterations=r)
-        vol &= mask_vol
-        if name != "auditory":  # language regions are distinct from auditory cortex (as LTC from A1)
-            vol &= ~region_vol_of["auditory"]
+        vol = _clip_region(name, vol, mask_vol, region_vol_of)
         region_vol_of[name] = vol
         regions[name] = space.from_volume(vol)
         dist = ndimage.distance_transform_edt(~vol)

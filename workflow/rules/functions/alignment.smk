@@ -8,10 +8,13 @@ from braintune.utils import stable_hash
 ALIGNMENT = config["alignment"]
 
 
-# Keys of the alignment section that never change a result: the variant selection (which jobs exist),
-# the solver's voxel/alpha batch sizes (memory; braintune.alignment.ridge.RidgeBatches, read by the
-# rule scripts from the config, outside params) and the job's threads and memory.
-ALIGNMENT_NOT_SETTINGS = ("variants", "n_targets_batch", "n_alphas_batch", "n_targets_batch_refit", "threads", "mem_mb")
+# Keys of the alignment section that never change a result of the alignment rule: the variant selection
+# (which jobs exist), the solver's voxel/alpha batch sizes (memory; braintune.alignment.ridge.RidgeBatches,
+# read by the rule scripts from the config, outside params), the job's threads and memory, and the
+# data-efficiency curve (its own rule alignment_curve; its sizes are that rule's params).
+ALIGNMENT_NOT_SETTINGS = (
+    "variants", "n_targets_batch", "n_alphas_batch", "n_targets_batch_refit", "threads", "mem_mb", "curve"
+)
 
 
 def alignment_path(family, variant, subject):

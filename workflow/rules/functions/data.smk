@@ -99,8 +99,10 @@ def _download_output(path):
 
 
 def data_atlas_files():
-    """{local path: url} of the Glasser annotation and fsaverage spheres (regions.source == glasser)."""
-    if not DOWNLOAD_ACTIVE or config["preprocess"]["regions"]["source"] != "glasser":
+    """{local path: url} of the Glasser annotation and fsaverage spheres (regions.source glasser, or the
+    fsaverage common space of a multibraintuned variant)."""
+    fsaverage_space = btconfig.multi_families(config) and config["commonspace"]["method"] == "fsaverage"
+    if not DOWNLOAD_ACTIVE or not (config["preprocess"]["regions"]["source"] == "glasser" or fsaverage_space):
         return {}
     atlas = DOWNLOAD["atlas"]
     out = {}

@@ -82,7 +82,7 @@ def features_targets():
     for family in families():
         encoded = set(alignment_variants(family)) | set(lowlevel_variants(family))
         for variant in [v for v in variants(family) if v in encoded]:
-            owners = [owner(variant, None)] if btconfig.is_shared_variant(variant) else SUBJECTS
+            owners = list(dict.fromkeys(owner(variant, s) for s in SUBJECTS))
             for who in owners:
                 out.extend(features_design_path(family, variant, who, layer) for layer in config["models"][family]["layers"])
     out.extend(features_descriptor_design_path(f) for f in DESCRIPTORS["names"])

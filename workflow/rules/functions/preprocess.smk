@@ -66,12 +66,19 @@ def _regions_inputs(wildcards):
     if REGIONS["source"] == "demo":
         inputs["ground_truth"] = data_demo_ground_truth_path()
         return inputs
-    inputs["pycortex"] = preprocess_pycortex_path(subject)
-    if REGIONS["source"] == "glasser":
-        for hemi in ("lh", "rh"):
-            inputs[f"annot_{hemi}"] = data_atlas_annot_path(hemi)
-            inputs[f"fsaverage_{hemi}"] = data_atlas_sphere_path(hemi)
-            inputs[f"sphere_{hemi}"] = data_sphere_reg_path(subject, hemi)
+    if REGIONS["source"] != "glasser":
+        return {**inputs, "pycortex": preprocess_pycortex_path(subject)}
+    inputs.update({f"annot_{hemi}": data_atlas_annot_path(hemi) for hemi in ("lh", "rh")})
+    return {**inputs, **preprocess_surface_inputs(subject)}
+
+
+def preprocess_surface_inputs(subject):
+    """What maps `subject`'s voxels to fsaverage (Glasser regions, the fsaverage common space): its writable
+    pycortex folder (`pycortex`), the fsaverage spheres (`fsaverage_<hemi>`) and its sphere.reg (`sphere_<hemi>`)."""
+    inputs = {"pycortex": preprocess_pycortex_path(subject)}
+    for hemi in ("lh", "rh"):
+        inputs[f"fsaverage_{hemi}"] = data_atlas_sphere_path(hemi)
+        inputs[f"sphere_{hemi}"] = data_sphere_reg_path(subject, hemi)
     return inputs
 
 
