@@ -308,3 +308,43 @@ def test_malformed_files_are_named(tmp_path):
         C.read_space(damaged("space_parcel.h5", numeric_parcels))
     with pytest.raises(KeyError, match="space_noprov.h5: no attribute 'n_outputs'"):
         C.read_space(damaged("space_noprov.h5", lambda h: h.attrs.__delitem__("n_outputs")))
+
+
+# --- the stage's jobs (braintune.commonspace.run) ---------------------------------------------
+
+
+def test_settings_hold_only_the_methods_keys():
+    from braintune.commonspace.run import CommonSpaceSettings
+
+    regions = {"mask": "thick", "mapper": "line_nearest"}
+    fsavg = CommonSpaceSettings.from_config({"method": "fsaverage", "parcels": ["44"], "identity_regions": ["auditory"]},
+                                            regions)
+    assert fsavg.params() == {"method": "fsaverage", "parcels": ("44",), "mask": "thick", "mapper": "line_nearest",
+                              "identity_regions": None}
+    ident = CommonSpaceSettings.from_config({"method": "identity", "parcels": ["44"], "identity_regions": ["auditory"]},
+                                            regions)
+    assert ident.params()["parcels"] is None and ident.identity_regions == ("auditory",)
+    assert CommonSpaceSettings.from_params(ident.params()) == ident  # the rule script's round trip
+    with pytest.raises(ValueError, match=r"commonspace \(fsaverage\): settings \['parcels'\]"):
+        CommonSpaceSettings("fsaverage", mask="thick", mapper="line_nearest")
+
+
+def test_identity_projection_job_checks_the_voxel_count(tmp_path, monkeypatch):
+    from braintune.commonspace.run import CommonSpaceSettings, projection_job
+
+    monkeypatch.chdir(tmp_path)
+    C.write_space("space.h5", C.identity_space([1, 4], 6))
+    with h5py.File("test.hf5", "w") as handle:
+        handle.create_dataset("data", data=np.zeros((3, 6), dtype=np.float32))
+    settings = CommonSpaceSettings("identity", identity_regions=("auditory",))
+    projection_job(settings, "UTS01", "space.h5", "test.hf5", "UTS01/projection.h5")
+    got = C.read_projection("UTS01/projection.h5", space=C.read_space("space.h5"))
+    np.testing.assert_array_equal(got.P.toarray() @ np.eye(2), np.eye(6)[:, [1, 4]])
+    assert got.provenance == {"space": "space.h5", "subject": "UTS01"}
+    with h5py.File("other.hf5", "w") as handle:
+        handle.create_dataset("data", data=np.zeros((3, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match="5 voxels but the identity shared space was defined on 6"):
+        projection_job(settings, "UTS02", "space.h5", "other.hf5", "UTS02/projection.h5")
+    with pytest.raises(ValueError, match="space of method identity, but commonspace.method is fsaverage"):
+        projection_job(CommonSpaceSettings("fsaverage", ("44",), "thick", "line_nearest"), "UTS01", "space.h5",
+                       "test.hf5", "x.h5")

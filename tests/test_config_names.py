@@ -59,6 +59,13 @@ BAD_NAMES = [
     ("models.hubert.variants", ["pretrained", "nosuchvariant"], r"models\.hubert\.variants.*nosuchvariant"),
     ("models.hubert.variants", ["pretrained", "lmtuned_t5"], r"models\.hubert\.variants.*braintuning\.targets\.lmtuned_t5"),
     ("braintuning.variant_overrides", {"lmtuned": {"max_epochs": 3}}, r"braintuning\.variant_overrides.*lmtuned"),
+    ("braintuning.multi.train_subjects", ["UTS01", "UTS07"], r"braintuning\.multi\.train_subjects.*UTS07.*valid: UTS01"),
+    ("braintuning.multi.val_stories", ["souls"], r"braintuning\.multi\.val_stories.*also training stories.*souls"),
+    ("braintuning.multi.train_stories", ["souls", "wheretheressmoke"],
+     r"braintuning\.multi\.train_stories.*test story 'wheretheressmoke'"),
+    ("alignment.curve.variants", ["pretrained", "multibraintunned"],
+     r"alignment\.curve\.variants.*multibraintunned.*valid: .*braintuned"),
+    ("alignment.curve.families", ["wav2vec3"], r"alignment\.curve\.families.*wav2vec3.*valid: .*wav2vec2"),
 ]
 
 
@@ -117,3 +124,43 @@ def test_stage_variants_select_in_family_order():
     config["alignment"]["variants"] = ["random", "pretrained"]
     assert btconfig.stage_variants(config, "alignment", "wav2vec2") == ["pretrained", "random"]
     assert btconfig.stage_variants(config, "downstream", "hubert_large") == ["pretrained", "braintuned"]
+
+
+def test_multibraintuned_belongs_to_the_group_of_its_training_subjects():
+    config = _demo()
+    group = btconfig.multi_group(config)
+    assert group == "group_UTS01_UTS02"
+    assert btconfig.multi_families(config) == ["wav2vec2"]
+    # seen (UTS01) and new (UTS03) participants use the one group checkpoint; the others keep theirs
+    assert {btconfig.checkpoint_owner("multibraintuned", s, group) for s in ("UTS01", "UTS03")} == {group}
+    assert btconfig.checkpoint_owner("braintuned", "UTS03", group) == "UTS03"
+    with pytest.raises(ValueError, match="multi_group"):
+        btconfig.checkpoint_owner("multibraintuned", "UTS01")
+
+
+def test_identity_common_space_needs_the_generated_miniature():
+    config = _demo()
+    config["data"]["source"] = "openneuro"
+    with pytest.raises(btconfig.ConfigError, match=r"commonspace\.method.*identity.*data\.source demo"):
+        btconfig.validate_config(config)
+
+
+def test_curve_sizes_fit_the_alignment_stories():
+    config = _demo()
+    config["alignment"]["curve"]["variants"] = ["pretrained"]
+    config["alignment"]["curve"]["sizes"] = [3, 50]
+    with pytest.raises(btconfig.ConfigError, match=r"alignment\.curve\.sizes.*\[50\] exceed the 7 stories"):
+        btconfig.validate_config(config)
+    config["alignment"]["curve"]["sizes"] = [3, 5]
+    btconfig.validate_config(config)
+    assert btconfig.curve_families(config) == ["wav2vec2", "hubert", "whisper", "hubert_large"]
+    assert btconfig.curve_variants(config, "hubert") == ["pretrained"]
+
+
+def test_multi_stories_default_to_the_braintuning_lists():
+    config = _demo()
+    assert btconfig.multi_stories(config, "train") == config["stories"]["braintuning_train"]
+    config["braintuning"]["multi"]["val_stories"] = ["legacy"]
+    config["braintuning"]["multi"]["train_stories"] = ["souls"]
+    btconfig.validate_config(config)
+    assert btconfig.multi_stories(config, "val") == ["legacy"]

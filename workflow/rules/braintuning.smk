@@ -1,6 +1,7 @@
 # Stage: braintuning (see docs/artifacts.md). Brain-tuning (docs/decisions.md 4, 5) and the comparison
 # models (paper 3.3.1, D.2): one job per (family, variant, subject), one per stimulus-tuned family
-# (owner `shared`), one per precomputed target set (BigSLM, text LMs) covering every brain-tuning story.
+# (owner `shared`), one per precomputed target set (BigSLM, text LMs) covering every brain-tuning story, one
+# multi-participant checkpoint per family listing multibraintuned (owner: the group of training participants).
 # Paths, settings and input functions: workflow/rules/functions/braintuning.smk.
 # Library: braintune.braintuning (tests/test_braintuning*.py).
 
@@ -87,3 +88,30 @@ rule braintuning_stimulus:
         "../envs/torch.yaml"
     script:
         "../scripts/braintuning_stimulus.py"
+
+
+rule braintuning_multi:
+    """Brain-tune one family jointly on braintuning.multi.train_subjects (multibraintuned: LoRA, common space);
+    the one checkpoint (owner: the group) serves every subject, seen or new."""
+    input:
+        unpack(_multi_inputs),
+    output:
+        **_multi_outputs("{family}"),
+    params:
+        settings=lambda w: braintuning_multi_settings(w.family).params(),
+        train={s: _multi_stories(s, "train") for s in BT_MULTI["train_subjects"]},
+        val={s: _multi_stories(s, "val") for s in BT_MULTI["train_subjects"]},
+        device=BT_DEVICE,
+    log:
+        f"logs/braintuning_multi/{{family}}/{MULTI_GROUP}.log",
+    benchmark:
+        f"benchmarks/braintuning_multi/{{family}}/{MULTI_GROUP}.tsv"
+    threads: 1 if BT_DEVICE == "cpu" else 4
+    resources:
+        gpu=_bt_gpu(),
+        mem_mb=8000,
+        runtime=lambda w: 10 if BT_DEVICE == "cpu" else max(30, 2 * int(BT_MULTI["epochs"])),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/braintuning_multi.py"

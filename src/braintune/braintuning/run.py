@@ -23,27 +23,47 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from braintune.config import MULTI_VARIANT
 from braintune.features import models
 from braintune.preprocess.audio import load_audio
 from braintune.preprocess.noise_ceiling import read_noise_ceiling
 from braintune.preprocess.responses import read_respdict, read_responses
 from braintune.preprocess.timing import TRGrid, grid_timing
 from braintune.preprocess.transcripts import read_textgrid
-from braintune.utils import ParamsRoundTrip, atomic_directory, atomic_output, seed_everything, stable_hash
+from braintune.utils import (
+    ParamsRoundTrip,
+    atomic_directory,
+    atomic_output,
+    seed_everything,
+    stable_hash,
+)
 
-from .dataset import PairedDataset, StoryPairs, array_digest, window_ends, window_samples
+from .dataset import (
+    PairedDataset,
+    StoryPairs,
+    array_digest,
+    window_ends,
+    window_samples,
+)
+from .multi import MultiSettings, MultiTuner, save_multi, train_multi
 from .permute import permute_blocks, story_rng
 from .plan import training_family_config, variant_config
 from .stimulus import build_pretraining_model, stimulus_tune
-from .targets import bigslm_targets, build_target_model, lm_targets, words_in_windows, zscore_columns
+from .targets import (
+    bigslm_targets,
+    build_target_model,
+    lm_targets,
+    words_in_windows,
+    zscore_columns,
+)
 from .trainer import BrainTuner, train, write_curve
 from .variants import parse_variant
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BrainTuningSettings", "TargetSettings", "StimulusTuningSettings", "read_mask", "run_targets", "run_braintuning",
-    "run_stimulus",
+    "BrainTuningSettings", "MultiRunSettings", "TargetSettings", "StimulusTuningSettings", "read_mask", "run_targets",
+    "run_braintuning", "run_multibraintuning", "run_stimulus",
 ]
 
 #: ``braintuning`` keys that change speed or disk use only: not settings (``keep_state`` keeps the
@@ -112,6 +132,41 @@ class StimulusTuningSettings(ParamsRoundTrip):
         return cls(family, training_family_config(family_config), dict(braintuning["stimulus"]), int(seed))
 
 
+@dataclass(frozen=True)
+class MultiRunSettings(ParamsRoundTrip):
+    """What the multi-participant checkpoint of a family depends on (variant ``multibraintuned``): the family's
+    network, the trainer's settings (``braintuning.multi`` as :class:`~.multi.MultiSettings` keyword arguments),
+    the training participants in their order, the window length (``braintuning.context_trs``), the seed, the
+    audio sample rate and the TR grid. The stories are the rule's other params; the projections its inputs."""
+
+    family: str
+    family_config: dict
+    multi: dict
+    train_subjects: tuple[str, ...]
+    context_trs: int
+    seed: int
+    sample_rate: int
+    timing: dict
+
+    @classmethod
+    def from_config(cls, braintuning: dict, family: str, family_config: dict, seed: int, sample_rate: int,
+                    timing: dict) -> "MultiRunSettings":
+        m = braintuning["multi"]
+        multi = {
+            "lora_rank": int(m["lora"]["rank"]), "lora_alpha": float(m["lora"]["alpha"]),
+            "lora_dropout": float(m["lora"]["dropout"]), "lora_targets": list(m["lora"]["targets"]),
+            **{k: m[k] for k in ("binding", "loss", "lr_lora", "lr_head", "weight_decay", "warmup_fraction",
+                                 "schedule_stepping", "batch_size", "micro_batch_size", "epochs", "patience")},
+            "seed": int(seed),
+        }
+        MultiSettings(**{**multi, "lora_targets": tuple(multi["lora_targets"])})  # fail before any job runs
+        return cls(family, training_family_config(family_config), multi, tuple(m["train_subjects"]),
+                   int(braintuning["context_trs"]), int(seed), int(sample_rate), grid_timing(timing))
+
+    def trainer_settings(self) -> MultiSettings:
+        return MultiSettings(**{**self.multi, "lora_targets": tuple(self.multi["lora_targets"])})
+
+
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """The ``mask`` (voxels with NC > threshold) of a subject's ``noise_ceiling.h5``, checked non-empty."""
     _, mask = read_noise_ceiling(path)
@@ -128,12 +183,15 @@ def _grid(respdict: dict, story: str, timing: dict, where: str | os.PathLike) ->
 
 def _story_targets(spec, story: str, subject: str, mask, responses: Mapping | None, targets: Mapping | None,
                    seed: int, block: int) -> np.ndarray:
+    """One story's targets: the subject's responses (on the ``mask`` voxels; None: every voxel), block-permuted
+    for ``random``, or a precomputed target set."""
     if spec.needs_subject:
         path = responses[story]
         data = read_responses(path)
-        if data.shape[1] != mask.shape[0]:
-            raise ValueError(f"{path}: {data.shape[1]} voxels, but the noise-ceiling mask has {mask.shape[0]}")
-        data = np.ascontiguousarray(data[:, mask])
+        if mask is not None:
+            if data.shape[1] != mask.shape[0]:
+                raise ValueError(f"{path}: {data.shape[1]} voxels, but the noise-ceiling mask has {mask.shape[0]}")
+            data = np.ascontiguousarray(data[:, mask])
         if spec.target == "permuted":
             data = permute_blocks(data, block, story_rng(seed, f"{subject}/{story}"))
         return data
@@ -146,14 +204,20 @@ def _story_targets(spec, story: str, subject: str, mask, responses: Mapping | No
 
 def _pairs(settings: BrainTuningSettings, spec, subject, stories, mask, respdict, respdict_path, audio, responses,
            targets) -> tuple[list[StoryPairs], dict]:
-    training = settings.training
-    sr = settings.sample_rate
+    return _story_pairs(spec, subject, stories, settings.timing, settings.sample_rate, int(settings.training["context_trs"]),
+                        settings.seed, int(settings.training["block_trs"]), mask, respdict, respdict_path, audio,
+                        responses, targets)
+
+
+def _story_pairs(spec, subject, stories, timing: dict, sr: int, context_trs: int, seed: int, block: int, mask, respdict,
+                 respdict_path, audio, responses, targets) -> tuple[list[StoryPairs], dict]:
+    """(audio windows, targets) of each story, and each story's data hashes (for training.json)."""
     hashes, pairs = {}, []
     for story in stories:
-        grid = _grid(respdict, story, settings.timing, respdict_path)
+        grid = _grid(respdict, story, timing, respdict_path)
         wave = load_audio(audio[story])
-        values = _story_targets(spec, story, subject, mask, responses, targets, settings.seed, int(training["block_trs"]))
-        window = window_samples(grid.tr_s, int(training["context_trs"]), sr)
+        values = _story_targets(spec, story, subject, mask, responses, targets, seed, block)
+        window = window_samples(grid.tr_s, context_trs, sr)
         pairs.append(StoryPairs.from_grid(story, wave, grid, values, sr, window))
         hashes[story] = {"audio": array_digest(np.asarray(wave)), "targets": array_digest(values), "rows": values.shape[0]}
     return pairs, hashes
@@ -242,6 +306,82 @@ def run_braintuning(
         "data_hashes": {"train": train_hashes, "val": val_hashes, "mask": array_digest(mask) if mask is not None else None},
         "config_hash": stable_hash(settings.params()),
         "wall_s": time.perf_counter() - t0,
+    }
+    _write_json(info, training_path)
+    if not keep_state:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return info
+
+
+def run_multibraintuning(
+    settings: MultiRunSettings,
+    train_stories: Mapping[str, list[str]],
+    val_stories: Mapping[str, list[str]],
+    audio: Mapping[str, str | os.PathLike],
+    respdict_path: str | os.PathLike,
+    responses: Mapping[str, Mapping[str, str | os.PathLike]],
+    projections: Mapping[str, str | os.PathLike],
+    space_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    training_path: str | os.PathLike,
+    curve_tsv: str | os.PathLike,
+    curve_png: str | os.PathLike,
+    state_dir: str | os.PathLike,
+    device: str = "cpu",
+    num_workers: int = 0,
+    keep_state: bool = False,
+    cache_cnn: bool | str = "auto",
+) -> dict:
+    """Brain-tune one family jointly on ``settings.train_subjects`` (:func:`.multi.train_multi`).
+
+    Inputs: ``{subject: [story]}`` of training and validation stories (each participant's available ones),
+    ``audio`` (``{story: .npy}``), ``respdict_path``, ``responses`` (``{subject: {story: .hf5}}``, every voxel:
+    the projection picks the outputs), ``projections`` (``{subject: projection.h5}``) to the shared space at
+    ``space_path``. Outputs: ``out_dir`` (:func:`.multi.save_multi`: ``model/`` merged, ``adapter/``,
+    ``head.pt``), then ``training_path`` (JSON) and the curve (TSV and PNG). ``state_dir`` holds the resumable
+    state, outside ``out_dir`` (which is replaced whole); removed after success unless ``keep_state``.
+    """
+    from braintune.commonspace.projection import read_projection, read_space
+
+    t0 = time.perf_counter()
+    spec = parse_variant(MULTI_VARIANT)
+    seed_everything(settings.seed)
+    dev = models.resolve_device(device)
+    space = read_space(space_path)
+    respdict = read_respdict(respdict_path)
+    block = 1  # no permutation: the block length is unused for fMRI targets
+    train_sets, val_sets, hashes, projection = {}, {}, {}, {}
+    for subject in settings.train_subjects:
+        data = dict(mask=None, respdict=respdict, respdict_path=respdict_path, audio=audio,
+                    responses=responses[subject], targets=None)
+        common = (spec, subject)
+        timing = (settings.timing, settings.sample_rate, settings.context_trs, settings.seed, block)
+        train_pairs, train_hashes = _story_pairs(*common, train_stories[subject], *timing, **data)
+        val_pairs, val_hashes = _story_pairs(*common, val_stories[subject], *timing, **data)
+        window = window_samples(settings.timing["tr_s"], settings.context_trs, settings.sample_rate)
+        train_sets[subject], val_sets[subject] = PairedDataset(train_pairs, window), PairedDataset(val_pairs, window)
+        projection[subject] = read_projection(projections[subject], space).P
+        hashes[subject] = {"train": train_hashes, "val": val_hashes}
+    model = MultiTuner(models.build_model(settings.family_config), space.n_outputs, settings.trainer_settings())
+    log.info("%s/%s: participants %s, %d outputs", settings.family, MULTI_VARIANT, list(settings.train_subjects),
+             space.n_outputs)
+    result = train_multi(model, train_sets, projection, val_sets, state_dir, dev, workers=int(num_workers),
+                         cache_cnn=cache_cnn)
+    save_multi(model, out_dir)
+    write_curve(result.curve, curve_tsv, curve_png, title=f"{settings.family} {MULTI_VARIANT}")
+    info = {
+        "family": settings.family, "variant": MULTI_VARIANT, "train_subjects": list(settings.train_subjects),
+        "target": spec.target, "family_config": settings.family_config, "multi": settings.multi,
+        "seed": settings.seed, "device": str(dev), "timing": settings.timing, "sample_rate": settings.sample_rate,
+        "train_stories": {s: list(v) for s, v in train_stories.items()},
+        "val_stories": {s: list(v) for s, v in val_stories.items()},
+        "n_train_samples": {s: ds.n_samples for s, ds in train_sets.items()},
+        "n_val_samples": {s: ds.n_samples for s, ds in val_sets.items()},
+        "n_outputs": space.n_outputs, "space_fingerprint": space.fingerprint(),
+        "n_trainable_parameters": result.n_trainable, "best_epoch": result.best_epoch,
+        "best_val_mse": result.best_val_mse, "final_epoch": result.final_epoch, "kept_epoch": result.kept_epoch,
+        "stopped_early": result.stopped_early, "epochs_run": len(result.curve), "data_hashes": hashes,
+        "config_hash": stable_hash(settings.params()), "wall_s": time.perf_counter() - t0,
     }
     _write_json(info, training_path)
     if not keep_state:

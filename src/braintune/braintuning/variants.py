@@ -44,8 +44,8 @@ class VariantSpec:
 
     @property
     def needs_subject(self) -> bool:
-        """Whether the targets are a subject's responses (else one target set for every subject)."""
-        return self.target in ("responses", "permuted")
+        """Whether the targets are subjects' responses (else one target set for every subject)."""
+        return self.target in ("responses", "permuted", "common")
 
     @property
     def precomputed(self) -> bool:

@@ -107,7 +107,7 @@ def projection_job(
 
     space = read_space(space_path)
     if space.method != settings.method:
-        raise ValueError(f"{space_path}: a {space.method} shared space, but commonspace.method is {settings.method}")
+        raise ValueError(f"{space_path}: shared space of method {space.method}, but commonspace.method is {settings.method}")
     n = n_voxels(test_responses)
     provenance = {"subject": subject, "space": portable_path(space_path)}
     if settings.method == "identity":

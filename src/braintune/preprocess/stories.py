@@ -37,7 +37,8 @@ from braintune.utils import atomic_output
 log = logging.getLogger(__name__)
 
 #: Story splits of the config that :func:`available_stories` understands (``all``: every story).
-SPLITS = ("braintuning_train", "braintuning_val", "alignment_train", "lowlevel_train", "test", "all")
+SPLITS = ("braintuning_train", "braintuning_val", "alignment_train", "lowlevel_train", "multi_train", "multi_val", "test",
+          "all")
 
 _warned: set[tuple[str, str]] = set()
 
@@ -90,6 +91,8 @@ def split_stories(config: dict, split: str) -> list[str]:
         return [config["stories"]["test"]]
     if split == "lowlevel_train":
         return btconfig.lowlevel_train_stories(config)
+    if split in ("multi_train", "multi_val"):  # the multi-participant brain-tuning (braintuning.multi)
+        return btconfig.multi_stories(config, split.removeprefix("multi_"))
     return list(config["stories"][split])
 
 

@@ -7,7 +7,7 @@
 from snakemake.exceptions import WorkflowError
 
 from braintune.braintuning import plan as btplan
-from braintune.braintuning.run import BrainTuningSettings, StimulusTuningSettings, TargetSettings
+from braintune.braintuning.run import BrainTuningSettings, MultiRunSettings, StimulusTuningSettings, TargetSettings
 from braintune.braintuning.variants import parse_variant, trained_variants
 
 
@@ -15,6 +15,9 @@ BT = config["braintuning"]
 
 
 BT_DEVICE = config["compute"]["device"]
+
+
+BT_MULTI = BT["multi"]
 
 
 # Every variant of every family is checked before any job runs (unknown names, missing target models,
@@ -57,6 +60,41 @@ def _run_outputs(family, variant, owner):
         curve=f"{base}/curve.tsv",
         png=f"{base}/curve.png",
     )
+
+
+def _multi_outputs(family):
+    """The group checkpoint of the multi-participant brain-tuning: braintune.braintuning.multi.save_multi's folder
+    (model/ merged, adapter/, head.pt) plus training.json and the curve."""
+    base = braintuning_run_path(family, btconfig.MULTI_VARIANT, MULTI_GROUP)
+    return dict(
+        **_run_outputs(family, btconfig.MULTI_VARIANT, MULTI_GROUP),
+        adapter=directory(f"{base}/adapter"),
+        head=f"{base}/head.pt",
+    )
+
+
+def _multi_stories(subject, split):
+    """The multi-participant training (`train`) or validation (`val`) stories `subject` has."""
+    return data_available_stories(subject, f"multi_{split}")
+
+
+def _multi_inputs(wildcards):
+    """Audio of every story any training participant has, their responses (train then validation stories, in
+    participant order), their projections and the shared space."""
+    stories = {s: _multi_stories(s, "train") + _multi_stories(s, "val") for s in BT_MULTI["train_subjects"]}
+    return {
+        "audio": [preprocess_audio_path(story) for story in dict.fromkeys(x for v in stories.values() for x in v)],
+        "respdict": data_respdict_path(),
+        "responses": [data_response_path(s, story) for s, names in stories.items() for story in names],
+        "projections": [commonspace_projection_path(s) for s in BT_MULTI["train_subjects"]],
+        "space": commonspace_space_path(),
+    }
+
+
+def braintuning_multi_settings(family):
+    """The settings of the multi-participant checkpoint of `family` (its params and training.json config_hash)."""
+    return MultiRunSettings.from_config(BT, family, config["models"][family], config["seed"], PREPROCESS["sample_rate"],
+                                        config["timing"])
 
 
 def _bt_stories(subject, split):
@@ -139,12 +177,15 @@ _bt_check_gated_checkpoints()
 
 def braintuning_targets():
     """Final outputs of this stage that the default target `all` requests - every trained checkpoint of the config's
-    families x variants x subjects (stimulus: one per family, owner `shared`)."""
+    families x variants x subjects (stimulus: one per family, owner `shared`; multibraintuned: one per family, owner
+    the group)."""
     out = []
     for family, specs in BT_VARIANTS.items():
         for spec in specs:
-            owners = ["shared"] if spec.shared else SUBJECTS
+            owners = list(dict.fromkeys(owner(spec.name, s) for s in SUBJECTS))
             for who in owners:
                 base = braintuning_run_path(family, spec.name, who)
                 out += [f"{base}/model", f"{base}/training.json", f"{base}/curve.tsv", f"{base}/curve.png"]
+                if spec.multi:
+                    out += [f"{base}/adapter", f"{base}/head.pt"]
     return out
