@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,10 +52,14 @@ from braintune.alignment.encoding import (
     CVSettings,
     encode,
     fit_voxels,
+    layer_arrays,
     region_table,
 )
 from braintune.alignment.ridge import RidgeBatches
+from braintune.preprocess.noise_ceiling import read_noise_ceiling
+from braintune.preprocess.regions import read_regions
 from braintune.statistics import holm, paired_wilcoxon
+from braintune.utils import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +169,44 @@ def curve_point(
     fitted = encode(X_train[rows], Y, X_test, Y_held, splits, settings.ridge, nc, columns, batches or RidgeBatches())
     labels = {**(extra or {}), "n_stories": len(subset), "n_rows": int(rows.sum())}
     return region_table({layer: fitted}, dict(region_masks), nc_mask, extra=labels)
+
+
+def run_curve(
+    design_paths: Mapping[int, str | os.PathLike],
+    response_paths: Mapping[str, str | os.PathLike],
+    noise_ceiling_path: str | os.PathLike,
+    regions_path: str | os.PathLike,
+    settings: AlignmentSettings,
+    sizes: Sequence[int],
+    tr_s: float,
+    out_tsv: str | os.PathLike,
+    labels: Mapping[str, str],
+    batches: RidgeBatches | None = None,
+) -> pd.DataFrame:
+    """The data-efficiency curve of one (family, variant, subject): :func:`curve_point` of every layer and
+    every nested subset of ``sizes`` (the design's train stories in order), read as the alignment stage reads
+    them (:func:`~braintune.alignment.encoding.layer_arrays`); every size is checked (:func:`check_sizes`)
+    before the first fit. Writes and returns one row per (layer, size, region): ``labels``, region, layer,
+    n_voxels, B, rho_mean, n_stories, n_rows and ``minutes`` (:func:`minutes` of ``tr_s``-second rows)."""
+    nc, nc_mask = read_noise_ceiling(noise_ceiling_path)
+    region_masks = read_regions(regions_path, settings.regions)
+    tables = []
+    for layer, design, responses in layer_arrays(design_paths, response_paths, noise_ceiling_path, settings, nc):
+        stories = list(design.train_stories)
+        story_index = design.train_story[responses.keep_rows]
+        if not tables:
+            check_sizes(settings.cv, np.bincount(story_index, minlength=len(stories)), sizes)
+        X_train = design.X_train[responses.keep_rows]
+        for k, subset in nested_subsets(stories, sizes).items():
+            log.info("%s layer %s: %d stories", dict(labels), layer, k)
+            tables.append(curve_point(X_train, responses.Y_train, story_index, stories, subset, design.X_test,
+                                      responses.Y_test, nc, nc_mask, region_masks, settings, layer, batches, labels))
+        del design, X_train
+    table = pd.concat(tables, ignore_index=True)
+    table["minutes"] = [minutes(int(r), tr_s) for r in table["n_rows"]]
+    with atomic_output(out_tsv) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    return table
 
 
 def minutes(rows: int, tr_s: float) -> float:

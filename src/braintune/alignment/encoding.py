@@ -25,17 +25,27 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from braintune.alignment.ridge import RidgeBatches, RidgeSettings, bootstrap_chunk_splits, fit_ridge_cv
+from braintune.alignment.ridge import (
+    RidgeBatches,
+    RidgeSettings,
+    bootstrap_chunk_splits,
+    fit_ridge_cv,
+)
 from braintune.features.design import read_design
-from braintune.preprocess.noise_ceiling import pearson_columns, read_noise_ceiling, read_repeat_mean
+from braintune.preprocess.noise_ceiling import (
+    pearson_columns,
+    read_noise_ceiling,
+    read_repeat_mean,
+)
 from braintune.preprocess.regions import read_regions
 from braintune.preprocess.responses import n_voxels, read_repeats, read_responses
 from braintune.utils import atomic_output, open_h5
@@ -315,6 +325,40 @@ def read_layers(path: str | os.PathLike, layers: Sequence[int]) -> tuple[list[st
         return stories, out
 
 
+def layer_arrays(
+    design_paths: Mapping[int, str | os.PathLike],
+    response_paths: Mapping[str, str | os.PathLike],
+    noise_ceiling_path: str | os.PathLike,
+    settings: AlignmentSettings,
+    nc: np.ndarray,
+) -> Iterator[tuple[int, Any, Responses]]:
+    """``(layer, design, responses)`` of every layer in order, as an alignment fit reads them: each layer's
+    design matrix (read when its turn comes, so one is in memory at a time) and the participant's responses
+    (every voxel), loaded once for the first layer; every later layer must have the same train/test stories
+    and rows. ``nc``: the noise ceiling, whose voxel count the responses must have."""
+    responses = None
+    reference = None
+    for layer, path in sorted(design_paths.items()):
+        design = read_design(path)
+        stories = (design.train_stories, design.test_story, design.train_story.tobytes())
+        if responses is None:
+            responses = load_responses(
+                response_paths, design.train_stories, design.train_story, design.test_story, settings.test_trim,
+                settings.missing_story, noise_ceiling_path,
+            )
+            reference = stories
+            if responses.Y_train.shape[1] != nc.shape[0]:
+                raise ValueError(
+                    f"{noise_ceiling_path}: {nc.shape[0]} voxels but the responses "
+                    f"({response_paths[design.test_story]}, ...) have {responses.Y_train.shape[1]}"
+                )
+        elif stories != reference:
+            raise ValueError(f"{path}: train/test stories or rows differ from the first layer's design")
+        yield layer, design, responses
+    if responses is None:
+        raise ValueError("no design matrices given")
+
+
 def run_alignment(
     design_paths: Mapping[int, str | os.PathLike],
     response_paths: Mapping[str, str | os.PathLike],
@@ -338,33 +382,18 @@ def run_alignment(
     responses = None
     reference = None
     per_layer: dict[int, dict[str, np.ndarray]] = {}
-    for layer, path in sorted(design_paths.items()):
-        design = read_design(path)
-        stories = (design.train_stories, design.test_story, design.train_story.tobytes())
+    for layer, design, all_voxels in layer_arrays(design_paths, response_paths, noise_ceiling_path, settings, nc):
         if responses is None:
-            responses = load_responses(
-                response_paths, design.train_stories, design.train_story, design.test_story, settings.test_trim,
-                settings.missing_story, noise_ceiling_path,
-            )
-            reference = stories
-            if responses.Y_train.shape[1] != nc.shape[0]:
-                raise ValueError(
-                    f"{noise_ceiling_path}: {nc.shape[0]} voxels but the responses "
-                    f"({response_paths[design.test_story]}, ...) have {responses.Y_train.shape[1]}"
-                )
-            splits = cv.splits(design.train_story[responses.keep_rows])
+            reference = (design.train_stories, design.test_story)
+            splits = cv.splits(design.train_story[all_voxels.keep_rows])
             columns = fit_voxels(nc_mask, voxels)
-            responses = responses.select(columns)
-        elif stories != reference:
-            raise ValueError(f"{path}: train/test stories or rows differ from the first layer's design")
+            responses = all_voxels.select(columns)
         log.info("%s layer %s: X_train %s, X_test %s", labels, layer, design.X_train.shape, design.X_test.shape)
         per_layer[layer] = encode(
             design.X_train[responses.keep_rows], responses.Y_train, design.X_test, responses.Y_test,
             splits, ridge, nc, columns, batches,
         )
         del design
-    if responses is None:
-        raise ValueError("run_alignment: no design matrices given")
     attrs = {
         **{k: str(v) for k, v in labels.items()},
         "layers": np.array(sorted(per_layer), dtype=np.int64),
