@@ -65,6 +65,10 @@ BAD_NAMES = [
      r"braintuning\.multi\.train_stories.*test story 'wheretheressmoke'"),
     ("alignment.curve.variants", ["pretrained", "multibraintunned"],
      r"alignment\.curve\.variants.*multibraintunned.*valid: .*braintuned"),
+    ("alignment.curve.sizes", [3, 50], r"alignment\.curve\.sizes.*\[50\] exceed the 7 stories"),
+    ("alignment.curve.reference_variant", "braintuned",
+     r"alignment\.curve\.reference_variant.*braintuned.*valid: pretrained, multibraintuned"),
+    ("figures.curve_region", "Broca", r"figures\.curve_region.*Broca.*valid: .*late_language"),
     ("alignment.curve.families", ["wav2vec3"], r"alignment\.curve\.families.*wav2vec3.*valid: .*wav2vec2"),
 ]
 
@@ -145,16 +149,16 @@ def test_identity_common_space_needs_the_generated_miniature():
         btconfig.validate_config(config)
 
 
-def test_curve_sizes_fit_the_alignment_stories():
+def test_curve_runs_follow_families_and_variants():
     config = _demo()
-    config["alignment"]["curve"]["variants"] = ["pretrained"]
-    config["alignment"]["curve"]["sizes"] = [3, 50]
-    with pytest.raises(btconfig.ConfigError, match=r"alignment\.curve\.sizes.*\[50\] exceed the 7 stories"):
-        btconfig.validate_config(config)
-    config["alignment"]["curve"]["sizes"] = [3, 5]
-    btconfig.validate_config(config)
+    assert btconfig.curve_families(config) == ["wav2vec2"]
+    assert btconfig.curve_variants(config, "wav2vec2") == ["pretrained", "multibraintuned"]
+    assert btconfig.curve_variants(config, "hubert") == []
+    config["alignment"]["curve"]["families"] = None
     assert btconfig.curve_families(config) == ["wav2vec2", "hubert", "whisper", "hubert_large"]
     assert btconfig.curve_variants(config, "hubert") == ["pretrained"]
+    config["alignment"]["curve"]["variants"] = []
+    assert btconfig.curve_families(config) == []
 
 
 def test_multi_stories_default_to_the_braintuning_lists():

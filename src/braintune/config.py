@@ -264,6 +264,8 @@ def _name_checks(config: dict) -> list[str]:
     out += _unknown("figures.regions", figures["regions"], regions,
                     f"a region of preprocess.regions (source {config['preprocess']['regions']['source']})")
     out += _unknown("figures.scale.region", [figures["scale"]["region"]], regions, "a region of preprocess.regions")
+    if config["alignment"]["curve"]["variants"]:
+        out += _unknown("figures.curve_region", [figures["curve_region"]], regions, "a region of preprocess.regions")
     out += _unknown("figures.scale.base_family", [figures["scale"]["base_family"]], families, "a family of models")
     if figures["reference_variant"] != statistics["reference_variant"]:
         out.append(f"key 'figures.reference_variant': '{figures['reference_variant']}' is not "
@@ -307,7 +309,7 @@ def _name_checks(config: dict) -> list[str]:
         out += _unknown(f"figures.downstream.{key}", [config["figures"]["downstream"][key]], families,
                         "a family of models")
 
-    out += _multi_name_problems(config, families, subjects, stories, aligned)
+    out += _multi_name_problems(config, families, subjects)
 
     # subjects and stories named outside the story lists
     out += _unknown("preprocess.nc_override", config["preprocess"]["nc_override"], subjects,
@@ -326,22 +328,22 @@ def multi_families(config: dict) -> list[str]:
 
 def curve_families(config: dict) -> list[str]:
     """Families whose data-efficiency curve is fitted: ``alignment.curve.families`` (null: every family) that
-    align at least one of ``alignment.curve.variants``."""
+    list at least one of ``alignment.curve.variants``. A curve needs the variant's design matrices, not its
+    full-data alignment: its largest subset is that fit when the sizes reach every alignment story."""
     curve = config["alignment"]["curve"]
     wanted = curve["families"]
     return [family for family in config["models"] if (wanted is None or family in wanted)
-            and set(curve["variants"]) & set(stage_variants(config, "alignment", family))]
+            and set(curve["variants"]) & set(config["models"][family]["variants"])]
 
 
 def curve_variants(config: dict, family: str) -> list[str]:
     """Variants of ``family`` whose data-efficiency curve is fitted (in family order)."""
     if family not in curve_families(config):
         return []
-    return [v for v in stage_variants(config, "alignment", family) if v in config["alignment"]["curve"]["variants"]]
+    return [v for v in config["models"][family]["variants"] if v in config["alignment"]["curve"]["variants"]]
 
 
-def _multi_name_problems(config: dict, families: list[str], subjects: list[str], stories: list[str],
-                         aligned: dict[str, list[str]]) -> Iterator[str]:
+def _multi_name_problems(config: dict, families: list[str], subjects: list[str]) -> Iterator[str]:
     """Names of the multi-participant brain-tuning (braintuning.multi, commonspace) and of the
     data-efficiency curve (alignment.curve)."""
     multi = config["braintuning"]["multi"]
@@ -359,9 +361,12 @@ def _multi_name_problems(config: dict, families: list[str], subjects: list[str],
             yield ("key 'commonspace.method': 'identity' needs every participant in one voxel space, which only the "
                    f"generated miniature has (data.source demo, not '{config['data']['source']}'); use fsaverage")
     curve = config["alignment"]["curve"]
-    all_aligned = list(dict.fromkeys(v for vs in aligned.values() for v in vs))
-    yield from _unknown("alignment.curve.variants", curve["variants"], all_aligned, "an aligned variant of any family")
+    configured = list(dict.fromkeys(v for family in families for v in config["models"][family]["variants"]))
+    yield from _unknown("alignment.curve.variants", curve["variants"], configured, "a variant of any family")
     yield from _unknown("alignment.curve.families", curve["families"] or [], families, "a family of models")
+    if curve["variants"]:
+        yield from _unknown("alignment.curve.reference_variant", [curve["reference_variant"]], curve["variants"],
+                            "a variant of alignment.curve.variants")
     n_train = len(config["stories"]["alignment_train"])
     too_many = [size for size in curve["sizes"] if size > n_train]
     if curve["variants"] and too_many:

@@ -516,3 +516,85 @@ def run_voxel_differences(
                     handle.create_dataset(name, data=voxel_difference(files[reference_variant], path, dataset))
                     written.append(name)
     return written
+
+
+# --- data-efficiency curve (the follow-up: Moussa & Toneva, NeurIPS 2025) ----------------------
+
+#: Columns of the curve rows of braintune.alignment.curve.run_curve that the curve tables read.
+CURVE_COLUMNS = ("family", "variant", "subject", "region", "layer", "B", "n_stories", "n_rows", "minutes")
+
+
+def curve_group(variant: str, subject: str, seen_subjects: Sequence[str]) -> str:
+    """``seen`` / ``new`` for the multi-participant variant (whether ``subject`` is one of its training
+    participants), ``own`` for a per-subject checkpoint (tuned on that subject), ``none`` for a shared one."""
+    from braintune.config import MULTI_VARIANT, is_shared_variant
+
+    if variant == MULTI_VARIANT:
+        return "seen" if subject in seen_subjects else "new"
+    return "none" if is_shared_variant(variant) else "own"
+
+
+def run_curve_tables(
+    curve_paths: Iterable[str | os.PathLike],
+    reference_variant: str,
+    seen_subjects: Sequence[str],
+    outputs: Mapping[str, str | os.PathLike],
+    alternative: str = "two-sided",
+) -> dict[str, pd.DataFrame]:
+    """The tables of the data-efficiency figure from every curve TSV, written to ``outputs``:
+
+    * ``curve``: per (family, variant, subject, region, n_stories) B averaged over layers, the minutes and the
+      participant's ``group`` (:func:`curve_group`);
+    * ``curve_summary``: the mean and standard error across the participants of each (family, variant, group,
+      region, n_stories) and, for every variant, the group ``all`` (every participant);
+    * ``curve_tests``: per family, region and variant other than ``reference_variant`` (pretrained), the paired
+      Wilcoxon test at every size across participants (:func:`braintune.alignment.curve.curve_tests`, Holm over
+      the sizes);
+    * ``curve_folds``: per family, variant, group and region, the fold reduction of the group's mean curve
+      against the reference variant's mean full-data B over the same participants
+      (:func:`braintune.alignment.curve.fold_reduction`).
+    """
+    from braintune.alignment.curve import curve_tests, fold_reduction
+
+    rows = read_tables(curve_paths, CURVE_COLUMNS)
+    keys = ["family", "variant", "subject", "region", "n_stories"]
+    per_subject = rows.groupby(keys, sort=False).agg(B=("B", "mean"), minutes=("minutes", "first")).reset_index()
+    per_subject["group"] = [curve_group(v, s, seen_subjects) for v, s in zip(per_subject["variant"], per_subject["subject"], strict=True)]
+    grouped = pd.concat([per_subject, per_subject.assign(group="all")], ignore_index=True)
+    summary = (grouped.groupby(["family", "variant", "group", "region", "n_stories"], sort=False)
+               .agg(mean=("B", "mean"), se=("B", lambda b: stats.sem(b) if len(b) > 1 else np.nan),
+                    n=("B", "size"), minutes=("minutes", "mean"))
+               .reset_index())
+    tests, folds = [], []
+    for (family, region), part in per_subject.groupby(["family", "region"], sort=False):
+        reference = part[part["variant"] == reference_variant]
+        if reference.empty:
+            raise ValueError(f"curve tables: no {reference_variant} curve of {family} (the reference of the tests)")
+        ref_curves = {s: dict(zip(g["n_stories"], g["B"], strict=True)) for s, g in reference.groupby("subject")}
+        full = int(reference["n_stories"].max())
+        for variant, vpart in part[part["variant"] != reference_variant].groupby("variant", sort=False):
+            curves = {s: dict(zip(g["n_stories"], g["B"], strict=True)) for s, g in vpart.groupby("subject")}
+            table = curve_tests(curves, {s: ref_curves[s] for s in curves}, alternative)
+            tests.append(table.assign(family=family, region=region, variant=variant, reference_variant=reference_variant))
+            for group in ["all", *dict.fromkeys(vpart["group"])]:
+                members = vpart if group == "all" else vpart[vpart["group"] == group]
+                subjects = sorted(set(members["subject"]))
+                mean_curve = members.groupby("n_stories")["B"].mean().to_dict()
+                minutes_of = members.groupby("n_stories")["minutes"].mean().to_dict()
+                ref_full = float(reference[(reference["n_stories"] == full) & reference["subject"].isin(subjects)]["B"].mean())
+                fold = fold_reduction(mean_curve, ref_full, minutes_of)
+                folds.append({"family": family, "variant": variant, "group": group, "region": region,
+                              "subjects": ",".join(subjects), "reference_variant": reference_variant,
+                              "reference_full_B": ref_full, **fold.__dict__})
+    front = ["family", "variant", "reference_variant", "region"]
+    tables = {
+        "curve": per_subject,
+        "curve_summary": summary,
+        "curve_tests": pd.concat(tests, ignore_index=True)[front + ["size", "n", "statistic", "p", "p_holm", "mean_model",
+                                                                     "mean_reference", "median_difference"]]
+        if tests else pd.DataFrame(columns=front + ["size", "n", "statistic", "p", "p_holm"]),
+        "curve_folds": pd.DataFrame(folds),
+    }
+    for name, table in tables.items():
+        write_tsv(table, outputs[name], float_format=None if name == "curve_summary" else "%.6g")
+    return tables

@@ -35,3 +35,32 @@ rule alignment:
         "../envs/ridge.yaml"
     script:
         "../scripts/alignment_fit.py"
+
+
+rule alignment_curve:
+    """Data-efficiency curve of one checkpoint for one subject: the encoding model of every layer refitted on
+    nested subsets of the alignment train stories (alignment.curve.sizes; braintune.alignment.curve)."""
+    input:
+        unpack(_alignment_inputs),
+    output:
+        alignment_curve_path("{family}", "{variant}", "{subject}"),
+    params:
+        settings=alignment_settings(),
+        curve=alignment_curve_settings(),
+        layers=_alignment_layers,
+        stories=_alignment_response_stories,
+        labels=_alignment_labels,
+    log:
+        "logs/alignment_curve/{family}/{variant}/{subject}.log",
+    benchmark:
+        "benchmarks/alignment_curve/{family}/{variant}/{subject}.tsv"
+    threads: ALIGNMENT["threads"]
+    resources:
+        gpu=_alignment_backend_gpu(),
+        mem_mb=lambda w, input: int(ALIGNMENT["mem_mb"] + input.size_mb),
+        runtime=lambda w: (2 if _alignment_backend_gpu() else 45) * len(config["models"][w.family]["layers"])
+        * len(ALIGNMENT["curve"]["sizes"]),
+    conda:
+        "../envs/ridge.yaml"
+    script:
+        "../scripts/alignment_curve.py"

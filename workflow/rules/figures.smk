@@ -92,3 +92,25 @@ rule figures_preference:
         "../envs/figures.yaml"
     script:
         "../scripts/figures_preference.py"
+
+
+rule figures_curve:
+    """The follow-up's data-efficiency figure: normalised alignment against minutes of alignment training data,
+    per variant, the multi-participant checkpoint's seen and new participants apart."""
+    input:
+        summary=STATISTICS_CURVE_TABLES["curve_summary"],
+    output:
+        **_figure_outputs(["curve"]),
+    params:
+        region=FIGURES["curve_region"],
+    log:
+        "logs/figures_curve/all.log",
+    benchmark:
+        "benchmarks/figures_curve/all.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/figures_curve.py"

@@ -62,3 +62,25 @@ rule statistics_voxels:
         "../envs/ridge.yaml"
     script:
         "../scripts/statistics_voxels.py"
+
+
+rule statistics_curve:
+    """The tables of the data-efficiency figure: B per subject and size (mean over layers, seen / new), its mean
+    +- SE, paired Wilcoxon tests against alignment.curve.reference_variant per size and fold reductions."""
+    input:
+        [alignment_curve_path(*run) for run in alignment_curve_runs()],
+    output:
+        **STATISTICS_CURVE_TABLES,
+    params:
+        settings=statistics_curve_settings(),
+    log:
+        "logs/statistics/curve.log",
+    benchmark:
+        "benchmarks/statistics/curve.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../envs/ridge.yaml"
+    script:
+        "../scripts/statistics_curve.py"

@@ -32,6 +32,7 @@ VARIANT_COLORS: dict[str, str] = {
     "stimulus": "#9ecae1",
     "lmtuned_gpt2": "#4292c6",
     "lmtuned_llama": "#08519c",
+    "multibraintuned": "#6a3d9a",
 }
 
 VARIANT_LABELS: dict[str, str] = {
@@ -42,6 +43,7 @@ VARIANT_LABELS: dict[str, str] = {
     "stimulus": "Stimulus-tuned",
     "lmtuned_gpt2": "GPT2-tuned",
     "lmtuned_llama": "Llama2-tuned",
+    "multibraintuned": "Multi-brain-tuned",
 }
 
 FAMILY_LABELS: dict[str, str] = {
@@ -61,7 +63,7 @@ REGION_LABELS: dict[str, str] = {
 #: Families and variants in the paper's order (unknown names follow, in their given order).
 FAMILY_ORDER: tuple[str, ...] = ("wav2vec2", "hubert", "whisper", "hubert_large")
 VARIANT_ORDER: tuple[str, ...] = (
-    "pretrained", "bigslm", "random", "stimulus", "lmtuned_gpt2", "lmtuned_llama", "braintuned",
+    "pretrained", "bigslm", "random", "stimulus", "lmtuned_gpt2", "lmtuned_llama", "braintuned", "multibraintuned",
 )
 
 _DATA_SIZE = re.compile(r"^braintuned_n(\d+)$")

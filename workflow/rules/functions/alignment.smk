@@ -87,12 +87,32 @@ def _alignment_labels(wildcards):
     }
 
 
+def alignment_curve_path(family, variant, subject):
+    """The data-efficiency curve of one checkpoint and subject: B per layer, subset size and region."""
+    return f"results/alignment/{family}/{variant}/{subject}.curve.tsv"
+
+
+def alignment_curve_runs():
+    """(family, variant, subject) of every curve: alignment.curve.variants x families x data.subjects."""
+    return [
+        (family, variant, subject)
+        for family in btconfig.curve_families(config)
+        for variant in btconfig.curve_variants(config, family)
+        for subject in SUBJECTS
+    ]
+
+
+def alignment_curve_settings():
+    """What a curve depends on beyond the alignment settings: the subset sizes and the TR (its minutes)."""
+    return {"sizes": list(ALIGNMENT["curve"]["sizes"]), "tr_s": float(config["timing"]["tr_s"])}
+
+
 def alignment_targets():
-    """Final outputs of this stage that the default target `all` requests."""
+    """Final outputs of this stage that the default target `all` requests (the curves: alignment.curve.variants)."""
     return [
         path
         for family in families()
         for variant in alignment_variants(family)
         for subject in SUBJECTS
         for path in (alignment_path(family, variant, subject), alignment_table_path(family, variant, subject))
-    ]
+    ] + [alignment_curve_path(*run) for run in alignment_curve_runs()]

@@ -24,6 +24,7 @@ FIGURES_SUBCATEGORY = {
     "fig13": "Voxelwise maps",
     "fig14": "Voxelwise maps",
     "fig15": "Voxelwise maps",
+    "curve": "Data efficiency",
 }
 
 
@@ -81,9 +82,14 @@ def _flatmap_noise_ceilings():
     return [preprocess_noise_ceiling_path(s) for s in FLATMAP_SUBJECTS]
 
 
+# The data-efficiency figure of the follow-up (alignment.curve; drawn from statistics_curve's summary).
+CURVE_FIGURE_NAMES = ["curve"] if alignment_curve_runs() else []
+
+
 def figures_targets():
     """Final outputs of this stage that the default target `all` requests."""
-    return [figure_path(n, ext) for n in BAR_FIGURE_NAMES + FLATMAP_FIGURE_NAMES for ext in ("pdf", "png")] + figures_downstream_targets()
+    names = BAR_FIGURE_NAMES + FLATMAP_FIGURE_NAMES + CURVE_FIGURE_NAMES
+    return [figure_path(n, ext) for n in names for ext in ("pdf", "png")] + figures_downstream_targets()
 
 
 # --- figures of the downstream and preference stages (figs 4, 8, 9, 10, 11, 12) ------------------

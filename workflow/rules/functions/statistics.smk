@@ -68,6 +68,22 @@ def _statistics_voxels_labels(wildcards):
     }
 
 
+# The tables of the data-efficiency figure (rule statistics_curve; only when alignment.curve.variants is set).
+STATISTICS_CURVE_TABLES = {
+    name: f"results/statistics/{name}.tsv" for name in ("curve", "curve_summary", "curve_tests", "curve_folds")
+}
+
+
+def statistics_curve_settings():
+    """What the curve tables depend on: the reference variant, the training participants of the
+    multi-participant checkpoint (seen / new) and the tests' alternative."""
+    return {
+        "reference_variant": ALIGNMENT["curve"]["reference_variant"],
+        "seen_subjects": list(config["braintuning"]["multi"]["train_subjects"]),
+        "alternative": STATISTICS["alternative"],
+    }
+
+
 def statistics_targets():
     """Final outputs of this stage that the default target `all` requests."""
-    return list(STATISTICS_TABLES.values())
+    return list(STATISTICS_TABLES.values()) + (list(STATISTICS_CURVE_TABLES.values()) if alignment_curve_runs() else [])
