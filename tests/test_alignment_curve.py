@@ -149,3 +149,27 @@ def test_curve_tests_pair_participants_at_every_size():
         K.curve_tests({**model, "UTS09": model["UTS01"]}, reference)
     with pytest.raises(ValueError, match="reference curve of UTS01 has sizes"):
         K.curve_tests(model, {**reference, "UTS01": {1: 0.1}})
+
+
+def test_run_curve_reads_like_the_stage_and_its_largest_size_is_the_full_fit(tmp_path):
+    """run_curve (the rule's job): every layer x size; at every story each layer's rows are run_alignment's."""
+    d = make_planted(tmp_path, layers=(1, 2))
+    settings = alignment_settings()
+    paths = responses_of(d["root"], d["subject"])
+    labels = {"subject": d["subject"]}
+    full = run_alignment(d["designs"], paths, d["nc"], d["regions"], settings, tmp_path / "a.h5", tmp_path / "a.tsv",
+                         labels)
+    table = K.run_curve(d["designs"], paths, d["nc"], d["regions"], settings, [2, 4], 2.0, tmp_path / "c.tsv", labels)
+    assert sorted(set(zip(table["layer"], table["n_stories"]))) == [(1, 2), (1, 4), (2, 2), (2, 4)]
+    assert table["minutes"].tolist() == pytest.approx((table["n_rows"] * 2.0 / 60).tolist())
+    columns = ["region", "layer", "n_voxels", "B", "rho_mean"]
+    largest = table[table["n_stories"] == 4][columns].sort_values(["layer", "region"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(largest, full[columns].sort_values(["layer", "region"]).reset_index(drop=True),
+                                  check_exact=True)
+    assert pd.read_csv(tmp_path / "c.tsv", sep="\t").shape == table.shape
+    # every size is checked before the first fit: nothing is written for an impossible one
+    short = alignment_settings(cv=CVSettings(n_boots=3, chunk_len=100, held_out_fraction=0.25, chunk_scope="stacked",
+                                             seed=0))
+    with pytest.raises(ValueError, match=r"alignment.curve.sizes: the 1-story subset"):
+        K.run_curve(d["designs"], paths, d["nc"], d["regions"], short, [1, 4], 2.0, tmp_path / "x.tsv", labels)
+    assert not (tmp_path / "x.tsv").exists()

@@ -293,3 +293,19 @@ def test_schema_states_each_key_once():
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     yaml.load(resources.files("braintune").joinpath("config.schema.yaml").read_text(), Loader=StrictLoader)
+
+
+def test_demo_dag_builds_the_multi_participant_checkpoint_and_the_data_efficiency_figure(tmp_path):
+    """A dry run of the demo in an empty workspace plans the new stages' rules: the common space, the group
+    checkpoint (one job, used for seen and new participants), the curves, their tables and the figure."""
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    done = subprocess.run(
+        [snakemake, "-n", "--nolock", "--cores", "2", "-s", str(REPO / "workflow" / "Snakefile"), "--directory",
+         str(tmp_path), "--configfile", str(DEMO), "--quiet", "rules"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", done.stdout + done.stderr, flags=re.MULTILINE))
+    expected = {"commonspace_space": "1", "commonspace_projection": "2", "braintuning_multi": "1",
+                "alignment_curve": "6", "statistics_curve": "1", "figures_curve": "1"}
+    assert {rule: counts.get(rule) for rule in expected} == expected

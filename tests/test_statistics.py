@@ -271,3 +271,76 @@ def test_run_statistics_writes_every_table(tmp_path):
     assert row["se"] == pytest.approx(per.std(ddof=1) / np.sqrt(5), rel=1e-12)
     pd.testing.assert_frame_equal(summary, tables["alignment_summary"], check_exact=True)
     assert set(pd.read_csv(outputs["lowlevel_summary"], sep="\t")["feature"]) == {"powspec", "all"}
+
+
+# --- data-efficiency curve tables -------------------------------------------------------------
+
+
+def _curve_rows(variant, subject, values, layers=(1, 2)):
+    """Curve TSV rows (run_curve's columns) of one variant and subject: ``values`` {n_stories: B}, the same B
+    in every layer but for +-0.01 (the layer mean is ``values``)."""
+    return pd.DataFrame([
+        {"family": "wav2vec2", "variant": variant, "subject": subject, "owner": "x", "config_hash": "h",
+         "n_stories": k, "n_rows": 30 * k, "region": "late_language", "layer": layer, "n_voxels": 5,
+         "B": b + (0.01 if layer == layers[0] else -0.01), "rho_mean": b / 2, "minutes": 30 * k * 2.0 / 60}
+        for k, b in values.items() for layer in layers
+    ])
+
+
+def test_curve_tables_average_layers_split_seen_and_new_and_reduce_folds(tmp_path):
+    from braintune.statistics import curve_group, run_curve_tables
+
+    paths = []
+    curves = {
+        ("pretrained", "UTS01"): {3: 0.1, 5: 0.2, 7: 0.3}, ("pretrained", "UTS02"): {3: 0.1, 5: 0.2, 7: 0.3},
+        ("pretrained", "UTS03"): {3: 0.1, 5: 0.2, 7: 0.4},
+        ("multibraintuned", "UTS01"): {3: 0.2, 5: 0.4, 7: 0.5}, ("multibraintuned", "UTS02"): {3: 0.2, 5: 0.4, 7: 0.5},
+        ("multibraintuned", "UTS03"): {3: 0.1, 5: 0.25, 7: 0.45},
+    }
+    for i, ((variant, subject), values) in enumerate(curves.items()):
+        paths.append(tmp_path / f"{i}.tsv")
+        _curve_rows(variant, subject, values).to_csv(paths[-1], sep="\t", index=False)
+    names = ("curve", "curve_summary", "curve_tests", "curve_folds")
+    outputs = {name: tmp_path / f"{name}.tsv" for name in names}
+    tables = run_curve_tables(paths, "pretrained", ["UTS01", "UTS02"], outputs)
+    assert all(outputs[name].exists() for name in names)
+    per_subject = tables["curve"].set_index(["variant", "subject", "n_stories"])
+    assert per_subject.loc[("multibraintuned", "UTS03", 5), "B"] == pytest.approx(0.25)  # the mean over layers
+    assert per_subject.loc[("multibraintuned", "UTS03", 5), "group"] == "new"
+    assert per_subject.loc[("multibraintuned", "UTS01", 5), "group"] == "seen"
+    assert per_subject.loc[("pretrained", "UTS01", 5), "group"] == "none"
+    assert curve_group("braintuned", "UTS03", ["UTS01"]) == "own"
+    summary = tables["curve_summary"].set_index(["variant", "group", "n_stories"])
+    assert summary.loc[("multibraintuned", "seen", 3), "mean"] == pytest.approx(0.2)
+    assert summary.loc[("multibraintuned", "all", 7), "n"] == 3
+    assert np.isnan(summary.loc[("multibraintuned", "new", 7), "se"])  # one participant: no standard error
+    tests = tables["curve_tests"]
+    assert list(tests["size"]) == [3, 5, 7] and set(tests["variant"]) == {"multibraintuned"}
+    folds = tables["curve_folds"].set_index("group")
+    # seen: pretrained full-data B 0.3 is reached between 3 (0.2) and 5 stories (0.4): 4 stories = 4 minutes
+    assert folds.loc["seen", "minutes_needed"] == pytest.approx(4.0)
+    assert folds.loc["seen", "fold"] == pytest.approx(7.0 / 4.0) and not folds.loc["seen", "lower_bound"]
+    # new: UTS03's own pretrained full-data B (0.4) is reached between 5 (0.25) and 7 stories (0.45)
+    assert folds.loc["new", "reference_full_B"] == pytest.approx(0.4)
+    assert folds.loc["new", "minutes_needed"] == pytest.approx(5.0 + 2.0 * 0.15 / 0.2)
+    with pytest.raises(ValueError, match="no braintuned curve of wav2vec2"):
+        run_curve_tables(paths, "braintuned", ["UTS01"], outputs)
+
+
+def test_curve_figure_draws_the_summary(tmp_path):
+    from braintune.figures.curve import curve_figure, make_curve_figure
+
+    summary = pd.DataFrame([
+        {"family": "wav2vec2", "variant": v, "group": g, "region": "late_language", "n_stories": k, "mean": 0.1 * k,
+         "se": 0.01, "n": 2, "minutes": 1.0 * k}
+        for v, groups in (("pretrained", ["none", "all"]), ("multibraintuned", ["seen", "new", "all"]))
+        for g in groups for k in (3, 5)
+    ])
+    fig = curve_figure(summary, "late_language")
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["Pretrained", "Multi-brain-tuned, seen participants", "Multi-brain-tuned, new participants"]
+    with pytest.raises(ValueError, match="no curve rows of region 'IFG'"):
+        curve_figure(summary, "IFG")
+    summary.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    make_curve_figure(tmp_path / "s.tsv", "late_language", [tmp_path / "c.pdf", tmp_path / "c.png"])
+    assert (tmp_path / "c.pdf").stat().st_size > 0 and (tmp_path / "c.png").stat().st_size > 0
