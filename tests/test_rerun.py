@@ -51,7 +51,13 @@ _AFTER_CHECKPOINT = {
     "figures_preference",
 }
 
-_ALL_RULES = _AFTER_CHECKPOINT | {
+#: Rules downstream of the multi-participant checkpoint beyond _AFTER_CHECKPOINT's (the demo's data-efficiency curves
+#: of wav2vec2 pretrained and multibraintuned, their tables and figure).
+_AFTER_MULTI = {"braintuning_multi", "alignment_curve", "statistics_curve", "figures_curve"}
+
+_ALL_RULES = _AFTER_CHECKPOINT | _AFTER_MULTI | {
+    "commonspace_space",
+    "commonspace_projection",
     "data_demo_stimuli",
     "data_demo_responses",
     "preprocess_audio",
@@ -85,7 +91,8 @@ CASES = [
     (
         "alignment.cv.n_boots",
         {"alignment": {"cv": {"n_boots": 4}}},
-        {"alignment", "lowlevel", "statistics", "statistics_voxels", "figures_bars", "figures_flatmaps"},
+        {"alignment", "lowlevel", "statistics", "statistics_voxels", "figures_bars", "figures_flatmaps", "alignment_curve",
+         "statistics_curve", "figures_curve"},
     ),
     (
         "lowlevel.n_folds",
@@ -95,9 +102,19 @@ CASES = [
     (
         "a story moved from brain-tuning train to validation",
         {"stories": {"braintuning_train": _TRAIN[:-1], "braintuning_val": _VAL + _TRAIN[-1:]}},
-        _AFTER_CHECKPOINT | {"braintuning_stimulus"},
+        _AFTER_CHECKPOINT | {"braintuning_stimulus"} | _AFTER_MULTI,
     ),
     ("braintuning.max_epochs", {"braintuning": {"max_epochs": 3}}, set(_AFTER_CHECKPOINT)),
+    (
+        "braintuning.multi.epochs",
+        {"braintuning": {"multi": {"epochs": 3}}},
+        {"braintuning_multi", "features_extract", "features_design_wav2vec2", "alignment_curve", "statistics_curve",
+         "figures_curve", "downstream_embed", "downstream_probe", "downstream_collect", "figures_downstream",
+         "preference_d", "figures_preference"},
+    ),
+    ("alignment.curve.sizes", {"alignment": {"curve": {"sizes": [3, 7]}}},
+     {"alignment_curve", "statistics_curve", "figures_curve"}),
+    ("figures.curve_region", {"figures": {"curve_region": "LTC"}}, {"figures_curve"}),
     ("data.demo.seed", {"data": {"demo": {"seed": 1}}}, set(_ALL_RULES)),
 ]
 

@@ -15,9 +15,9 @@ rule commonspace_space:
     params:
         settings=COMMONSPACE_SETTINGS.params(),
     log:
-        "logs/commonspace_space.log",
+        "logs/commonspace_space/space.log",
     benchmark:
-        "benchmarks/commonspace_space.tsv"
+        "benchmarks/commonspace_space/space.tsv"
     resources:
         mem_mb=2000,
     conda:
