@@ -226,3 +226,52 @@ def test_resource_estimates_scale_with_inputs():
     assert big["mem_mb"] > small["mem_mb"] and whisper["runtime"] > big["runtime"] > 5
     assert plan.n_outputs_estimate("bigslm", {"targets": {"bigslm": {"checkpoint": "openai/whisper-medium"}}}) == 25600
     assert plan.n_outputs_estimate("lmtuned_llama", {"targets": {"lmtuned_llama": {"checkpoint": "meta-llama/Llama-2-7b-hf"}}}) == 45056
+
+
+def test_multibraintuned_group_checkpoint(workdir):
+    """run_multibraintuning, wired as rule braintuning_multi wires it: two participants' responses projected to an
+    identity common space, one merged checkpoint that loads as a model, the adapters and the head beside it."""
+    from braintune.braintuning.run import MultiRunSettings, run_multibraintuning
+    from braintune.commonspace.projection import identity_projection, identity_space, write_projection, write_space
+
+    rng = np.random.default_rng(1)
+    for story, n in STORIES.items():  # a second participant, in the same 12 voxels
+        path = response_path(workdir, "UTS02", story)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as handle:
+            handle["data"] = rng.standard_normal((n - 20, 12))
+    space = identity_space(np.arange(12) < 6, 12)
+    write_space(workdir / "common" / "space.h5", space)
+    for subject in ("UTS01", "UTS02"):
+        P, coverage = identity_projection(space, 12)
+        write_projection(workdir / "common" / subject / "projection.h5", P, coverage, {"subject": subject}, space=space)
+    config = _config(workdir)
+    config["braintuning"]["multi"] = {**defaults()["braintuning"]["multi"], "train_subjects": ["UTS01", "UTS02"],
+                                      "batch_size": 4, "epochs": 2, "lr_lora": 1e-2, "lr_head": 1e-2}
+    settings = MultiRunSettings.from_config(config["braintuning"], "w2v", FAMILY, config["seed"], SR, config["timing"])
+    assert MultiRunSettings.from_params(settings.params()) == settings  # the rule script's round trip
+    train = {"UTS01": ["alpha", "beta"], "UTS02": ["alpha"]}
+    val = {"UTS01": ["gamma"], "UTS02": ["gamma"]}
+    out = workdir / "w2v" / "multibraintuned" / "group_UTS01_UTS02"
+    info = run_multibraintuning(
+        settings, train, val,
+        audio={s: audio_path(workdir, s) for s in STORIES},
+        respdict_path=respdict_path(workdir),
+        responses={subject: {s: response_path(workdir, subject, s) for s in STORIES} for subject in train},
+        projections={subject: workdir / "common" / subject / "projection.h5" for subject in train},
+        space_path=workdir / "common" / "space.h5",
+        out_dir=out, training_path=out / "training.json", curve_tsv=out / "curve.tsv", curve_png=out / "curve.png",
+        state_dir=out.with_name(f"{out.name}.state"),
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["adapter", "curve.png", "curve.tsv", "head.pt", "model",
+                                                     "training.json"]
+    assert not out.with_name(f"{out.name}.state").exists()
+    saved = json.loads((out / "training.json").read_text())
+    assert saved["n_outputs"] == 6 and saved["train_subjects"] == ["UTS01", "UTS02"] and saved["epochs_run"] == 2
+    assert saved["n_train_samples"] == {"UTS01": 14 + 12, "UTS02": 14} and saved["config_hash"] == stable_hash(settings.params())
+    assert info["space_fingerprint"] == space.fingerprint()
+    header = (out / "curve.tsv").read_text().splitlines()[0].split("\t")
+    assert {"val_mse_UTS01", "val_mse_UTS02"} <= set(header)
+    tuned, pretrained = models.load_model(FAMILY, out / "model").state_dict(), models.build_model(FAMILY).state_dict()
+    assert set(tuned) == set(pretrained)  # adapters merged: the plain architecture
+    assert any(not torch.equal(tuned[k], pretrained[k]) for k in tuned)
