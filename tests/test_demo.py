@@ -338,3 +338,25 @@ def test_missing_stories_leave_the_response_files_out(tmp_path):
     config["data"]["demo"]["missing_stories"] = {"UTS05": ["souls"]}
     with pytest.raises(ValueError, match=r"demo\.missing_stories: subject 'UTS05'"):
         demo_settings(config)
+
+
+def test_planted_regions_are_the_subject_independent_core_of_every_subjects_regions(tiny_dataset):
+    """planted_regions (the identity common space's mask): the undilated planted regions in the demo's voxels,
+    inside every subject's (dilated) region, the language regions apart from the auditory one."""
+    _, config = tiny_dataset
+    gt_path = config["data"]["demo"]["ground_truth"]
+    planted = demo.planted_regions(gt_path, config["data"]["demo"]["pycortex_filestore"])
+    assert list(planted) == ["auditory", "language_temporal", "language_frontal"]
+    with h5py.File(gt_path, "r") as gt:
+        n_vox = len(gt["voxels/volume_index"])
+        subjects = {s: {r: gt[f"{s}/regions/{r}"][...] for r in planted} for s in config["data"]["subjects"]}
+    for name, mask in planted.items():
+        assert mask.dtype == bool and mask.shape == (n_vox,) and mask.any()
+    assert not (planted["auditory"] & (planted["language_temporal"] | planted["language_frontal"])).any()
+    for regions in subjects.values():
+        assert not (planted["auditory"] & ~regions["auditory"]).any()
+        core = planted["language_temporal"] & ~regions["auditory"]
+        assert not (core & ~regions["language_temporal"]).any()
+    assert list(demo.planted_regions(gt_path, config["data"]["demo"]["pycortex_filestore"], ["auditory"])) == ["auditory"]
+    with pytest.raises(ValueError, match=r"planted regions \['broca'\] do not exist"):
+        demo.planted_regions(gt_path, config["data"]["demo"]["pycortex_filestore"], ["broca"])
