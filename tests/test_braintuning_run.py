@@ -269,7 +269,7 @@ def test_multibraintuned_group_checkpoint(workdir):
     saved = json.loads((out / "training.json").read_text())
     assert saved["n_outputs"] == 6 and saved["train_subjects"] == ["UTS01", "UTS02"] and saved["epochs_run"] == 2
     assert saved["n_train_samples"] == {"UTS01": 14 + 12, "UTS02": 14} and saved["config_hash"] == stable_hash(settings.params())
-    assert info["space_fingerprint"] == space.fingerprint()
+    assert info["space_fingerprint"] == space.fingerprint() and info["n_covered"] == {"UTS01": 6, "UTS02": 6}
     header = (out / "curve.tsv").read_text().splitlines()[0].split("\t")
     assert {"val_mse_UTS01", "val_mse_UTS02"} <= set(header)
     tuned, pretrained = models.load_model(FAMILY, out / "model").state_dict(), models.build_model(FAMILY).state_dict()

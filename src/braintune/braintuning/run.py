@@ -350,7 +350,7 @@ def run_multibraintuning(
     space = read_space(space_path)
     respdict = read_respdict(respdict_path)
     block = 1  # no permutation: the block length is unused for fMRI targets
-    train_sets, val_sets, hashes, projection = {}, {}, {}, {}
+    train_sets, val_sets, hashes, projection, covered = {}, {}, {}, {}, {}
     for subject in settings.train_subjects:
         data = dict(mask=None, respdict=respdict, respdict_path=respdict_path, audio=audio,
                     responses=responses[subject], targets=None)
@@ -360,7 +360,12 @@ def run_multibraintuning(
         val_pairs, val_hashes = _story_pairs(*common, val_stories[subject], *timing, **data)
         window = window_samples(settings.timing["tr_s"], settings.context_trs, settings.sample_rate)
         train_sets[subject], val_sets[subject] = PairedDataset(train_pairs, window), PairedDataset(val_pairs, window)
-        projection[subject] = read_projection(projections[subject], space).P
+        read = read_projection(projections[subject], space)
+        projection[subject], covered[subject] = read.P, int(read.coverage.sum())
+        if covered[subject] < space.n_outputs:
+            # train_multi regresses every output: an uncovered one is a constant 0 target for this participant
+            log.warning("%s: %d of %d common-space outputs uncovered (%s); their targets are 0", subject,
+                        space.n_outputs - covered[subject], space.n_outputs, projections[subject])
         hashes[subject] = {"train": train_hashes, "val": val_hashes}
     model = MultiTuner(models.build_model(settings.family_config), space.n_outputs, settings.trainer_settings())
     log.info("%s/%s: participants %s, %d outputs", settings.family, MULTI_VARIANT, list(settings.train_subjects),
@@ -377,7 +382,7 @@ def run_multibraintuning(
         "val_stories": {s: list(v) for s, v in val_stories.items()},
         "n_train_samples": {s: ds.n_samples for s, ds in train_sets.items()},
         "n_val_samples": {s: ds.n_samples for s, ds in val_sets.items()},
-        "n_outputs": space.n_outputs, "space_fingerprint": space.fingerprint(),
+        "n_outputs": space.n_outputs, "n_covered": covered, "space_fingerprint": space.fingerprint(),
         "n_trainable_parameters": result.n_trainable, "best_epoch": result.best_epoch,
         "best_val_mse": result.best_val_mse, "final_epoch": result.final_epoch, "kept_epoch": result.kept_epoch,
         "stopped_early": result.stopped_early, "epochs_run": len(result.curve), "data_hashes": hashes,
