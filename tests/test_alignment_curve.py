@@ -173,3 +173,29 @@ def test_run_curve_reads_like_the_stage_and_its_largest_size_is_the_full_fit(tmp
     with pytest.raises(ValueError, match=r"alignment.curve.sizes: the 1-story subset"):
         K.run_curve(d["designs"], paths, d["nc"], d["regions"], short, [1, 4], 2.0, tmp_path / "x.tsv", labels)
     assert not (tmp_path / "x.tsv").exists()
+
+
+
+def test_run_curve_adds_stories_in_the_configured_order(tmp_path):
+    """alignment.curve.order decides which stories a subset holds; a subset's fit does not depend on the order
+    of its own stories (its rows keep the design's order)."""
+    d = make_planted(tmp_path, layers=(2,))
+    settings = alignment_settings()
+    paths = responses_of(d["root"], d["subject"])
+    labels = {"subject": d["subject"]}
+    columns = ["region", "layer", "n_voxels", "B", "rho_mean", "n_rows"]
+
+    def first_two(order):
+        table = K.run_curve(d["designs"], paths, d["nc"], d["regions"], settings, [2, 4], 2.0, tmp_path / "c.tsv",
+                            labels, order=order)
+        return table[table["n_stories"] == 2][columns].reset_index(drop=True)
+
+    default = first_two(None)
+    last_two = first_two([TRAIN[3], TRAIN[2], TRAIN[0], TRAIN[1]])
+    pd.testing.assert_frame_equal(last_two, first_two([TRAIN[2], TRAIN[3], TRAIN[1], TRAIN[0]]), check_exact=True)
+    assert not np.allclose(default["B"], last_two["B"])
+    pd.testing.assert_frame_equal(default, first_two([TRAIN[1], TRAIN[0], *TRAIN[2:]]), check_exact=True)
+    with pytest.raises(ValueError, match=r"alignment.curve.order: .* must hold every train story"):
+        K.run_curve(d["designs"], paths, d["nc"], d["regions"], settings, [2], 2.0, tmp_path / "x.tsv", labels,
+                    order=list(TRAIN[:-1]))
+    assert not (tmp_path / "x.tsv").exists()

@@ -163,8 +163,9 @@ def test_nullable_keys_keep_null():
     assert demo["figures"]["nc_subjects"] is None  # the demo's override of the paper's [UTS02, UTS03]
 
 
-def test_a_command_line_configfile_replaces_the_demo_config(tmp_path):
-    """`snakemake --configfile config/ds003020.yaml` runs the paper protocol, not the demo merged under it."""
+def _paper_dry_run(tmp_path, *configfiles, quiet=()):
+    """`snakemake -n --configfile config/ds003020.yaml <configfiles> <user folders>` (TIMIT and the preference
+    corpus are user folders, here empty ones; Llama-2 needs a token, which a dry run only checks is set)."""
     timit = tmp_path / "TIMIT"
     timit.mkdir()
     override = tmp_path / "timit.yaml"
@@ -175,13 +176,34 @@ def test_a_command_line_configfile_replaces_the_demo_config(tmp_path):
                                         "preference": {"corpus": {"path": str(aligned)}}}))
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     done = subprocess.run(
-        [snakemake, "-n", "--nolock", "--cores", "2", "--configfile", str(PAPER), str(override)],
+        [snakemake, "-n", "--nolock", "--cores", "2", *quiet, "--configfile", str(PAPER), *map(str, configfiles),
+         str(override)],
         cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "HF_TOKEN": "dry-run"},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    output = done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def test_a_command_line_configfile_replaces_the_demo_config(tmp_path):
+    """`snakemake --configfile config/ds003020.yaml` runs the paper protocol, not the demo merged under it."""
+    output = _paper_dry_run(tmp_path)
     assert "subject=UTS08" in output  # the paper's eight participants
     assert "data_demo" not in output  # no generated miniature
+
+
+def test_the_follow_up_protocol_plans_the_group_models_and_the_curves(tmp_path):
+    """config/multibraintuning.yaml over the paper protocol: one group model per family (UTS03, UTS02, UTS01 in
+    their order), three fsaverage projections, and curves of 3 variants x 8 participants plus UTS03's
+    brain-tuned model on the 7 others, per family."""
+    overlay = REPO / "config" / "multibraintuning.yaml"
+    config = btconfig.load_config(overlay)  # config/ds003020.yaml states nothing: the schema is the paper
+    assert len(btconfig.multi_stories(config, "train")) == 82
+    assert btconfig.multi_group(config) == "group_UTS03_UTS02_UTS01"
+    output = _paper_dry_run(tmp_path, overlay, quiet=("--quiet", "rules"))
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", output, flags=re.MULTILINE))
+    expected = {"commonspace_space": "1", "commonspace_projection": "3", "braintuning_multi": "2",
+                "alignment_curve": str(2 * (3 * 8 + 7)), "statistics_curve": "1", "figures_curve": "1"}
+    assert {rule: counts.get(rule) for rule in expected} == expected
 
 
 def test_unknown_key_is_named():
@@ -307,5 +329,5 @@ def test_demo_dag_builds_the_multi_participant_checkpoint_and_the_data_efficienc
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", done.stdout + done.stderr, flags=re.MULTILINE))
     expected = {"commonspace_space": "1", "commonspace_projection": "2", "braintuning_multi": "1",
-                "alignment_curve": "6", "statistics_curve": "1", "figures_curve": "1"}
+                "alignment_curve": "8", "statistics_curve": "1", "figures_curve": "1"}
     assert {rule: counts.get(rule) for rule in expected} == expected

@@ -70,6 +70,8 @@ BAD_NAMES = [
      r"alignment\.curve\.reference_variant.*braintuned.*valid: pretrained, multibraintuned"),
     ("figures.curve_region", "Broca", r"figures\.curve_region.*Broca.*valid: .*late_language"),
     ("alignment.curve.families", ["wav2vec3"], r"alignment\.curve\.families.*wav2vec3.*valid: .*wav2vec2"),
+    ("alignment.curve.donors", ["UTS09"], r"alignment\.curve\.donors.*UTS09.*valid: UTS01, UTS02, UTS03"),
+    ("alignment.curve.order", ["souls", "howtodraw"], r"alignment\.curve\.order.*missing: \[.*avatar"),
 ]
 
 
@@ -151,6 +153,7 @@ def test_identity_common_space_needs_the_generated_miniature():
 
 def test_curve_runs_follow_families_and_variants():
     config = _demo()
+    config["alignment"]["curve"]["donors"] = []  # test_donor_curves_... covers them
     assert btconfig.curve_families(config) == ["wav2vec2"]
     assert btconfig.curve_variants(config, "wav2vec2") == ["pretrained", "multibraintuned"]
     assert btconfig.curve_variants(config, "hubert") == []
@@ -158,6 +161,27 @@ def test_curve_runs_follow_families_and_variants():
     assert btconfig.curve_families(config) == ["wav2vec2", "hubert", "whisper", "hubert_large"]
     assert btconfig.curve_variants(config, "hubert") == ["pretrained"]
     config["alignment"]["curve"]["variants"] = []
+    assert btconfig.curve_families(config) == []
+
+
+def test_donor_curves_evaluate_one_participants_braintuned_model_on_the_others():
+    """alignment.curve.donors: braintuned_<donor> reads the donor's braintuned checkpoint, for every other
+    participant; the tables call those participants `other`."""
+    from braintune.statistics import curve_group
+
+    config = _demo()
+    assert config["alignment"]["curve"]["donors"] == ["UTS01"]
+    assert btconfig.curve_variants(config, "wav2vec2") == ["pretrained", "multibraintuned", "braintuned_UTS01"]
+    assert btconfig.curve_subjects(config, "braintuned_UTS01") == ["UTS02", "UTS03"]
+    assert btconfig.curve_subjects(config, "pretrained") == ["UTS01", "UTS02", "UTS03"]
+    assert btconfig.checkpoint_of("braintuned_UTS01", "UTS03", "group_UTS01_UTS02") == ("braintuned", "UTS01")
+    assert btconfig.checkpoint_of("braintuned", "UTS03", "group_UTS01_UTS02") == ("braintuned", "UTS03")
+    assert btconfig.checkpoint_of("multibraintuned", "UTS03", "group_UTS01_UTS02") == ("multibraintuned",
+                                                                                        "group_UTS01_UTS02")
+    assert btconfig.variant_donor("braintuned_n6") is None
+    assert [curve_group("braintuned_UTS01", s, ["UTS01", "UTS02"]) for s in ("UTS02", "UTS01")] == ["other", "own"]
+    config["alignment"]["curve"]["variants"] = []  # no curve: the donors ask for nothing
+    btconfig.validate_config(config)
     assert btconfig.curve_families(config) == []
 
 

@@ -114,6 +114,8 @@ CASES = [
     ),
     ("alignment.curve.sizes", {"alignment": {"curve": {"sizes": [3, 7]}}},
      {"alignment_curve", "statistics_curve", "figures_curve"}),
+    ("alignment.curve.order", {"alignment": {"curve": {"order": _DEMO["stories"]["alignment_train"][::-1]}}},
+     {"alignment_curve", "statistics_curve", "figures_curve"}),
     ("figures.curve_region", {"figures": {"curve_region": "LTC"}}, {"figures_curve"}),
     ("data.demo.seed", {"data": {"demo": {"seed": 1}}}, set(_ALL_RULES)),
 ]

@@ -296,6 +296,7 @@ def test_curve_tables_average_layers_split_seen_and_new_and_reduce_folds(tmp_pat
         ("pretrained", "UTS03"): {3: 0.1, 5: 0.2, 7: 0.4},
         ("multibraintuned", "UTS01"): {3: 0.2, 5: 0.4, 7: 0.5}, ("multibraintuned", "UTS02"): {3: 0.2, 5: 0.4, 7: 0.5},
         ("multibraintuned", "UTS03"): {3: 0.1, 5: 0.25, 7: 0.45},
+        ("braintuned_UTS01", "UTS02"): {3: 0.1, 5: 0.2, 7: 0.2}, ("braintuned_UTS01", "UTS03"): {3: 0.1, 5: 0.2, 7: 0.3},
     }
     for i, ((variant, subject), values) in enumerate(curves.items()):
         paths.append(tmp_path / f"{i}.tsv")
@@ -315,8 +316,13 @@ def test_curve_tables_average_layers_split_seen_and_new_and_reduce_folds(tmp_pat
     assert summary.loc[("multibraintuned", "all", 7), "n"] == 3
     assert np.isnan(summary.loc[("multibraintuned", "new", 7), "se"])  # one participant: no standard error
     tests = tables["curve_tests"]
-    assert list(tests["size"]) == [3, 5, 7] and set(tests["variant"]) == {"multibraintuned"}
-    folds = tables["curve_folds"].set_index("group")
+    assert per_subject.loc[("braintuned_UTS01", "UTS03", 5), "group"] == "other"
+    assert list(tests["size"]) == [3, 5, 7] * 2 and set(tests["variant"]) == {"multibraintuned", "braintuned_UTS01"}
+    # the donor's model on the other participants: tested against their own pretrained curves only
+    assert set(tests[tests["variant"] == "braintuned_UTS01"]["n"]) == {2}
+    donor = tables["curve_folds"].set_index(["variant", "group"]).loc[("braintuned_UTS01", "other")]
+    assert donor["subjects"] == "UTS02,UTS03" and np.isnan(donor["fold"])  # 0.25 never reaches the pretrained 0.35
+    folds = tables["curve_folds"].query("variant == 'multibraintuned'").set_index("group")
     # seen: pretrained full-data B 0.3 is reached between 3 (0.2) and 5 stories (0.4): 4 stories = 4 minutes
     assert folds.loc["seen", "minutes_needed"] == pytest.approx(4.0)
     assert folds.loc["seen", "fold"] == pytest.approx(7.0 / 4.0) and not folds.loc["seen", "lower_bound"]
@@ -333,12 +339,14 @@ def test_curve_figure_draws_the_summary(tmp_path):
     summary = pd.DataFrame([
         {"family": "wav2vec2", "variant": v, "group": g, "region": "late_language", "n_stories": k, "mean": 0.1 * k,
          "se": 0.01, "n": 2, "minutes": 1.0 * k}
-        for v, groups in (("pretrained", ["none", "all"]), ("multibraintuned", ["seen", "new", "all"]))
+        for v, groups in (("pretrained", ["none", "all"]), ("multibraintuned", ["seen", "new", "all"]),
+                          ("braintuned_UTS01", ["other", "all"]))
         for g in groups for k in (3, 5)
     ])
     fig = curve_figure(summary, "late_language")
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
-    assert labels == ["Pretrained", "Multi-brain-tuned, seen participants", "Multi-brain-tuned, new participants"]
+    assert labels == ["Pretrained", "Multi-brain-tuned, seen participants", "Multi-brain-tuned, new participants",
+                      "Brain-tuned on UTS01, other participants"]
     with pytest.raises(ValueError, match="no curve rows of region 'IFG'"):
         curve_figure(summary, "IFG")
     summary.to_csv(tmp_path / "s.tsv", sep="\t", index=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +26,9 @@ SHARED_OWNER = "shared"
 #: The multi-participant brain-tuned variant: one checkpoint of a group of participants (owner: the group).
 MULTI_VARIANT = "multibraintuned"
 GROUP_PREFIX = "group_"
+#: A donor variant ``braintuned_<subject>``: that participant's brain-tuned checkpoint, evaluated on the other
+#: participants (the cross-participant baseline of the data-efficiency curve, ``alignment.curve.donors``).
+DONOR_VARIANT = re.compile(r"^braintuned_(UTS0[1-9])$")
 
 #: The config sections whose ``variants`` key selects among each family's variants (null: all).
 VARIANT_SELECTING_STAGES = ("alignment", "lowlevel", "downstream")
@@ -337,10 +341,30 @@ def curve_families(config: dict) -> list[str]:
 
 
 def curve_variants(config: dict, family: str) -> list[str]:
-    """Variants of ``family`` whose data-efficiency curve is fitted (in family order)."""
+    """Variants of ``family`` whose data-efficiency curve is fitted: those of ``alignment.curve.variants`` (in
+    family order), then the donor variant of each of ``alignment.curve.donors`` (:func:`donor_variant`)."""
     if family not in curve_families(config):
         return []
-    return [v for v in config["models"][family]["variants"] if v in config["alignment"]["curve"]["variants"]]
+    curve = config["alignment"]["curve"]
+    return ([v for v in config["models"][family]["variants"] if v in curve["variants"]]
+            + [donor_variant(subject) for subject in curve["donors"]])
+
+
+def curve_subjects(config: dict, variant: str) -> list[str]:
+    """Participants whose curve of ``variant`` is fitted: every one of ``data.subjects``, but a donor variant's
+    own donor (that curve is the donor's ``braintuned`` one)."""
+    return [s for s in config["data"]["subjects"] if s != variant_donor(variant)]
+
+
+def donor_variant(subject: str) -> str:
+    """The name under which ``subject``'s brain-tuned checkpoint is evaluated on other participants."""
+    return f"braintuned_{subject}"
+
+
+def variant_donor(variant: str) -> str | None:
+    """The participant of a donor variant (``braintuned_UTS01`` -> ``UTS01``); None for any other variant."""
+    match = DONOR_VARIANT.match(variant)
+    return match.group(1) if match else None
 
 
 def _multi_name_problems(config: dict, families: list[str], subjects: list[str]) -> Iterator[str]:
@@ -367,11 +391,18 @@ def _multi_name_problems(config: dict, families: list[str], subjects: list[str])
     if curve["variants"]:
         yield from _unknown("alignment.curve.reference_variant", [curve["reference_variant"]], curve["variants"],
                             "a variant of alignment.curve.variants")
-    n_train = len(config["stories"]["alignment_train"])
+    yield from _unknown("alignment.curve.donors", curve["donors"], subjects, "a subject of data.subjects")
+    alignment_train = config["stories"]["alignment_train"]
+    n_train = len(alignment_train)
     too_many = [size for size in curve["sizes"] if size > n_train]
     if curve["variants"] and too_many:
         yield (f"key 'alignment.curve.sizes': {too_many} exceed the {n_train} stories of stories.alignment_train "
                "(the curve's subsets are nested subsets of them)")
+    order = curve["order"]
+    if order is not None and sorted(order) != sorted(alignment_train):
+        extra, absent = sorted(set(order) - set(alignment_train)), sorted(set(alignment_train) - set(order))
+        yield (f"key 'alignment.curve.order': must list every story of stories.alignment_train once, in the order "
+               f"the curve adds them (not in stories.alignment_train: {extra}; missing: {absent})")
 
 
 # --- what the config asks for -------------------------------------------------------------
@@ -420,6 +451,16 @@ def is_shared_variant(variant: str) -> bool:
     return variant in SHARED_VARIANTS or variant.startswith("stimulus")
 
 
+def checkpoint_of(variant: str, subject: str | None, group: str | None = None) -> tuple[str, str]:
+    """(variant, owner) of the checkpoint whose features a variant's alignment of ``subject`` reads: a donor
+    variant (:func:`variant_donor`) reads its donor's ``braintuned`` checkpoint, any other variant its own
+    (:func:`checkpoint_owner`)."""
+    donor = variant_donor(variant)
+    if donor is not None:
+        return "braintuned", donor
+    return variant, checkpoint_owner(variant, subject, group)
+
+
 def checkpoint_owner(variant: str, subject: str | None, group: str | None = None) -> str:
     """Directory level naming whose checkpoint a variant uses: ``shared``, the group (``multibraintuned``:
     ``group``, see :func:`multi_group`; every subject, trained on or not, uses the group's model) or the subject."""
@@ -437,12 +478,16 @@ __all__ = [
     "SHARED_OWNER",
     "SHARED_VARIANTS",
     "ConfigError",
+    "DONOR_VARIANT",
     "FillingValidator",
     "all_stories",
+    "checkpoint_of",
     "checkpoint_owner",
     "curve_families",
+    "curve_subjects",
     "curve_variants",
     "defaults",
+    "donor_variant",
     "is_shared_variant",
     "load_config",
     "load_schema",
@@ -455,4 +500,5 @@ __all__ = [
     "region_names",
     "stage_variants",
     "validate_config",
+    "variant_donor",
 ]

@@ -526,11 +526,15 @@ CURVE_COLUMNS = ("family", "variant", "subject", "region", "layer", "B", "n_stor
 
 def curve_group(variant: str, subject: str, seen_subjects: Sequence[str]) -> str:
     """``seen`` / ``new`` for the multi-participant variant (whether ``subject`` is one of its training
-    participants), ``own`` for a per-subject checkpoint (tuned on that subject), ``none`` for a shared one."""
-    from braintune.config import MULTI_VARIANT, is_shared_variant
+    participants), ``other`` for a donor variant (``braintuned_<donor>``: another participant's checkpoint),
+    ``own`` for a per-subject checkpoint (tuned on that subject), ``none`` for a shared one."""
+    from braintune.config import MULTI_VARIANT, is_shared_variant, variant_donor
 
     if variant == MULTI_VARIANT:
         return "seen" if subject in seen_subjects else "new"
+    donor = variant_donor(variant)
+    if donor is not None:
+        return "own" if subject == donor else "other"
     return "none" if is_shared_variant(variant) else "own"
 
 

@@ -55,6 +55,12 @@ def owner(variant, subject):
     return btconfig.checkpoint_owner(variant, subject, MULTI_GROUP)
 
 
+def checkpoint(variant, subject):
+    """(variant, owner) of the checkpoint an alignment of `subject` reads: a donor variant braintuned_<donor>
+    (alignment.curve.donors) reads the donor's braintuned checkpoint, any other variant its own (owner())."""
+    return btconfig.checkpoint_of(variant, subject, MULTI_GROUP)
+
+
 def all_targets():
     """Everything the default target `all` builds; each stage contributes its final outputs."""
     return (

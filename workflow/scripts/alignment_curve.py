@@ -20,6 +20,7 @@ with threadpool_limits(smk.threads):
         regions_path=smk.input.regions,
         settings=AlignmentSettings.from_config(**smk.params.settings),
         sizes=list(smk.params.curve["sizes"]),
+        order=smk.params.curve["order"],
         tr_s=float(smk.params.curve["tr_s"]),
         out_tsv=smk.output[0],
         labels=smk.params.labels,

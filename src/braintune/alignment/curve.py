@@ -1,10 +1,11 @@
 """Data-efficiency curve of brain alignment (the follow-up: Moussa & Toneva, NeurIPS 2025).
 
 For one model and participant, the alignment stage's encoding model is refitted on nested subsets of
-the alignment train stories (the first ``k`` stories of ``stories.alignment_train``, in that order, for
-every ``k`` in ``alignment.curve.sizes``: :func:`nested_subsets`) and scored exactly like the full fit:
-same test story and repeats, ridge and CV settings, seed, noise ceiling and regions. The region's B
-against the minutes of training data (:func:`minutes`) is the curve.
+the alignment train stories (the first ``k`` stories of ``alignment.curve.order``, by default the order
+of ``stories.alignment_train``, for every ``k`` in ``alignment.curve.sizes``: :func:`nested_subsets`)
+and scored exactly like the full fit: same test story and repeats, ridge and CV settings, seed, noise
+ceiling and regions. The region's B against the minutes of training data (:func:`minutes`) is the curve.
+A subset's fit does not depend on the order: its rows keep the design's order.
 
 **One point** (:func:`curve_point`): the rows of the subset's stories of one layer's train design and of
 the participant's responses, fitted by :func:`braintune.alignment.encoding.encode` on the splits
@@ -64,6 +65,7 @@ from braintune.utils import atomic_output
 log = logging.getLogger(__name__)
 
 SIZES_KEY = "alignment.curve.sizes"
+ORDER_KEY = "alignment.curve.order"
 CHUNK_KEY = "alignment.cv.chunk_len"
 
 
@@ -87,6 +89,17 @@ def nested_subsets(stories: Sequence[str], sizes: Sequence[int]) -> dict[int, li
     if sizes[0] < 1 or sizes[-1] > len(stories):
         raise ValueError(f"{SIZES_KEY}: sizes must lie in 1..{len(stories)} (the alignment train stories), got {sizes}")
     return {int(k): stories[:k] for k in sizes}
+
+
+def story_order(stories: Sequence[str], order: Sequence[str] | None) -> list[str]:
+    """The order in which the curve adds the design's train ``stories``: ``order`` (``alignment.curve.order``),
+    which must hold each of them once, or None for their own order."""
+    if order is None:
+        return list(stories)
+    if sorted(order) != sorted(stories):
+        raise ValueError(f"{ORDER_KEY}: {list(order)} must hold every train story of the design once "
+                         f"({sorted(stories)})")
+    return list(order)
 
 
 def subset_rows(story_index: np.ndarray, stories: Sequence[str], subset: Sequence[str]) -> np.ndarray:
@@ -182,22 +195,26 @@ def run_curve(
     out_tsv: str | os.PathLike,
     labels: Mapping[str, str],
     batches: RidgeBatches | None = None,
+    order: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The data-efficiency curve of one (family, variant, subject): :func:`curve_point` of every layer and
-    every nested subset of ``sizes`` (the design's train stories in order), read as the alignment stage reads
-    them (:func:`~braintune.alignment.encoding.layer_arrays`); every size is checked (:func:`check_sizes`)
-    before the first fit. Writes and returns one row per (layer, size, region): ``labels``, region, layer,
-    n_voxels, B, rho_mean, n_stories, n_rows and ``minutes`` (:func:`minutes` of ``tr_s``-second rows)."""
+    every nested subset of ``sizes`` (the first k stories of ``order``, ``alignment.curve.order``; None: the
+    design's train stories in order), read as the alignment stage reads them
+    (:func:`~braintune.alignment.encoding.layer_arrays`); every size is checked (:func:`check_sizes`) before
+    the first fit. Writes and returns one row per (layer, size, region): ``labels``, region, layer, n_voxels,
+    B, rho_mean, n_stories, n_rows and ``minutes`` (:func:`minutes` of ``tr_s``-second rows)."""
     nc, nc_mask = read_noise_ceiling(noise_ceiling_path)
     region_masks = read_regions(regions_path, settings.regions)
     tables = []
     for layer, design, responses in layer_arrays(design_paths, response_paths, noise_ceiling_path, settings, nc):
         stories = list(design.train_stories)
+        ordered = story_order(stories, order)
         story_index = design.train_story[responses.keep_rows]
         if not tables:
-            check_sizes(settings.cv, np.bincount(story_index, minlength=len(stories)), sizes)
+            counts = np.bincount(story_index, minlength=len(stories))
+            check_sizes(settings.cv, [counts[stories.index(s)] for s in ordered], sizes)
         X_train = design.X_train[responses.keep_rows]
-        for k, subset in nested_subsets(stories, sizes).items():
+        for k, subset in nested_subsets(ordered, sizes).items():
             log.info("%s layer %s: %d stories", dict(labels), layer, k)
             tables.append(curve_point(X_train, responses.Y_train, story_index, stories, subset, design.X_test,
                                       responses.Y_test, nc, nc_mask, region_masks, settings, layer, batches, labels))

@@ -19,7 +19,7 @@ __all__ = ["GROUP_STYLES", "curve_figure", "make_curve_figure"]
 
 #: Line style and label suffix of each participant group (``none``/``own``: every participant of the variant).
 GROUP_STYLES = {"seen": ("-", "seen participants"), "new": ("--", "new participants"), "none": ("-", ""),
-                "own": ("-", "")}
+                "own": ("-", ""), "other": (":", "other participants")}
 
 SUMMARY_COLUMNS = ("family", "variant", "group", "region", "n_stories", "mean", "se", "minutes")
 

@@ -22,6 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import colors as mcolors  # noqa: E402
 
+from braintune.config import variant_donor  # noqa: E402
+
 #: One colour per variant (colour-blind-safe where possible; LM-tuned baselines in blue hues as in
 #: the paper's Fig. 10; brain-tuned the one saturated red).
 VARIANT_COLORS: dict[str, str] = {
@@ -79,6 +81,8 @@ def variant_color(variant: str) -> str:
     lighter), unknown variants get a stable colour from the tab20 cycle."""
     if variant in VARIANT_COLORS:
         return VARIANT_COLORS[variant]
+    if variant_donor(variant) is not None:  # another participant's brain-tuned checkpoint: a darker red
+        return mcolors.to_hex(tuple(0.6 * c for c in mcolors.to_rgb(VARIANT_COLORS["braintuned"])))
     match = _DATA_SIZE.match(variant)
     if match:
         k = int(match.group(1))
@@ -95,6 +99,9 @@ def variant_label(variant: str) -> str:
     match = _DATA_SIZE.match(variant)
     if match:
         return f"Brain-tuned ({match.group(1)} stories)"
+    donor = variant_donor(variant)
+    if donor is not None:
+        return f"Brain-tuned on {donor}"
     return VARIANT_LABELS.get(variant, variant)
 
 

@@ -64,10 +64,10 @@ def _alignment_response_stories(wildcards):
 
 
 def _alignment_inputs(wildcards):
-    who = owner(wildcards.variant, wildcards.subject)
+    variant, who = checkpoint(wildcards.variant, wildcards.subject)
     return {
         "designs": [
-            features_design_path(wildcards.family, wildcards.variant, who, layer)
+            features_design_path(wildcards.family, variant, who, layer)
             for layer in _alignment_layers(wildcards)
         ],
         "responses": [data_response_path(wildcards.subject, s) for s in _alignment_response_stories(wildcards)],
@@ -82,7 +82,7 @@ def _alignment_labels(wildcards):
         "family": wildcards.family,
         "variant": wildcards.variant,
         "subject": wildcards.subject,
-        "owner": owner(wildcards.variant, wildcards.subject),
+        "owner": checkpoint(wildcards.variant, wildcards.subject)[1],
         "config_hash": alignment_config_hash(),
     }
 
@@ -93,18 +93,21 @@ def alignment_curve_path(family, variant, subject):
 
 
 def alignment_curve_runs():
-    """(family, variant, subject) of every curve: alignment.curve.variants x families x data.subjects."""
+    """(family, variant, subject) of every curve: alignment.curve.variants (and the donor variants of
+    alignment.curve.donors) x families x data.subjects (a donor's own curve is its braintuned one)."""
     return [
         (family, variant, subject)
         for family in btconfig.curve_families(config)
         for variant in btconfig.curve_variants(config, family)
-        for subject in SUBJECTS
+        for subject in btconfig.curve_subjects(config, variant)
     ]
 
 
 def alignment_curve_settings():
-    """What a curve depends on beyond the alignment settings: the subset sizes and the TR (its minutes)."""
-    return {"sizes": list(ALIGNMENT["curve"]["sizes"]), "tr_s": float(config["timing"]["tr_s"])}
+    """What a curve depends on beyond the alignment settings: the subset sizes, the order in which stories are
+    added and the TR (its minutes)."""
+    curve = ALIGNMENT["curve"]
+    return {"sizes": list(curve["sizes"]), "order": curve["order"], "tr_s": float(config["timing"]["tr_s"])}
 
 
 def alignment_targets():
