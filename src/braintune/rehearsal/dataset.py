@@ -36,8 +36,9 @@ Content
     (``preprocess.regions.areas`` and ``groups``): each parcel is placed inside the planted region
     (``data.demo.regions``) that ``preprocess.regions.demo_map`` relates it to (A1 and the belt areas on
     S1's auditory cortex, the language areas on the superior temporal sulcus and Broca/sPMv), so that the
-    Glasser regions of the rehearsal overlap the regions the responses were generated with; the rest of
-    the cortex gets a few other HCP-MMP1 names by sector.
+    Glasser regions of the rehearsal overlap the regions the responses were generated with. The fsaverage
+    common space's parcels (``commonspace.parcels``) are labelled too when the config builds it; those no
+    region relates to a planted one, and a few other HCP-MMP1 names, share the rest of the cortex by sector.
 
     In the repository, files larger than 1 kB are git-annex MD5E symlinks (``../../.git/annex/objects/
     Xx/Yy/MD5E-s<size>--<md5><ext>/MD5E-...``, git-annex's key and mixed-case hash directories), smaller
@@ -63,6 +64,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -167,6 +169,7 @@ def build_dataset(config: dict, www: str | os.PathLike, url: str, workdir: str |
         "stimuli": stimuli.params(),
         "responses": responses.params(),
         "regions": {k: regions_cfg[k] for k in ("mask", "areas", "groups", "demo_map")},
+        "commonspace_parcels": commonspace_parcels(config),
         "tag": tag,
         "pycortex": metadata.version("pycortex"),
         "www": str(www.resolve()),
@@ -190,7 +193,8 @@ def build_dataset(config: dict, www: str | os.PathLike, url: str, workdir: str |
     columns = response_columns(work / "ground_truth.h5")
     cortex = demo_cortex.use_filestore(filestore)
     spheres = {hemi: subject_sphere(cortex, hemi) for hemi in HEMIS}
-    vertex_labels, names = design_vertex_labels(cortex, spheres, config["data"]["demo"]["regions"], regions_cfg)
+    vertex_labels, names = design_vertex_labels(cortex, spheres, config["data"]["demo"]["regions"], regions_cfg,
+                                                commonspace_parcels(config))
     for subject in config["data"]["subjects"]:
         export_pycortex_subject(export / layout.pycortex_db_path(subject), subject, columns, regions_cfg["mask"])
         for hemi in HEMIS:
@@ -312,20 +316,29 @@ def _unit(x: np.ndarray) -> np.ndarray:
 # --- the Glasser atlas ------------------------------------------------------------------------------
 
 
-def needed_parcels(regions_cfg: dict) -> list[str]:
+def needed_parcels(regions_cfg: dict, extra: Sequence[str] = ()) -> list[str]:
     """Every HCP-MMP1 parcel ``preprocess.regions`` names: the areas' parcels, then the groups' members
-    that are no area (parcels named directly), in config order."""
+    that are no area (parcels named directly), in config order; then those of ``extra`` not named yet
+    (the common space's, :func:`commonspace_parcels`)."""
     areas, groups = regions_cfg["areas"], regions_cfg["groups"]
     out: list[str] = []
     for name in [p for parcels in areas.values() for p in parcels] + [
-            m for members in groups.values() for m in members if m not in areas]:
+            m for members in groups.values() for m in members if m not in areas] + list(extra):
         if name not in out:
             out.append(name)
     return out
 
 
-def parcel_homes(regions_cfg: dict, planted: list[str]) -> dict[str, str | None]:
-    """The planted region (``data.demo.regions``) each needed parcel is placed in, or None; ordered
+def commonspace_parcels(config: dict) -> list[str]:
+    """The parcels of the fsaverage common space (``commonspace.parcels``) when the config builds one (a family
+    lists ``multibraintuned`` and ``commonspace.method`` is fsaverage); else none."""
+    wanted = btconfig.multi_families(config) and config["commonspace"]["method"] == "fsaverage"
+    return list(config["commonspace"]["parcels"]) if wanted else []
+
+
+def parcel_homes(regions_cfg: dict, planted: list[str], extra: Sequence[str] = ()) -> dict[str, str | None]:
+    """The planted region (``data.demo.regions``) each needed parcel (``extra``: see :func:`needed_parcels`)
+    is placed in, or None; ordered
     from the most specific placement to the least (the order :func:`design_vertex_labels` fills a
     region in: the first parcel gets its centre).
 
@@ -340,11 +353,12 @@ def parcel_homes(regions_cfg: dict, planted: list[str]) -> dict[str, str | None]
         return {p for m in groups[group] for p in areas.get(m, [m])}
 
     placed = []
-    for order, parcel in enumerate(needed_parcels(regions_cfg)):
+    needed = needed_parcels(regions_cfg, extra)
+    for order, parcel in enumerate(needed):
         owners = [(0, a) for a, parcels in areas.items() if parcel in parcels]
         owners += sorted((len(group_parcels(g)), g) for g in groups if parcel in group_parcels(g))
         found = [(rank, r) for rank, name in owners for r in demo_map.get(name, []) if r in planted]
-        rank, home = found[0] if found else (len(needed_parcels(regions_cfg)), None)
+        rank, home = found[0] if found else (len(needed), None)
         placed.append((rank, order, parcel, home))
     return {parcel: home for _, _, parcel, home in sorted(placed)}
 
@@ -392,8 +406,8 @@ def split_region(points: np.ndarray, k: int) -> list[np.ndarray]:
     return [core] + list(np.array_split(ring[np.argsort(angle, kind="stable")], k - 1))
 
 
-def design_vertex_labels(cortex, spheres: dict, planted_regions: dict[str, list[str]],
-                         regions_cfg: dict) -> tuple[dict[str, np.ndarray], list[str]]:
+def design_vertex_labels(cortex, spheres: dict, planted_regions: dict[str, list[str]], regions_cfg: dict,
+                         extra: Sequence[str] = ()) -> tuple[dict[str, np.ndarray], list[str]]:
     """Glasser parcel (index into the returned names) of every S1 vertex per hemisphere.
 
     Each planted region's vertices are split among the parcels :func:`parcel_homes` places there
@@ -404,7 +418,7 @@ def design_vertex_labels(cortex, spheres: dict, planted_regions: dict[str, list[
     Raises:
         ValueError: naming the region whose vertices are fewer than the parcels placed there.
     """
-    homes = parcel_homes(regions_cfg, list(planted_regions))
+    homes = parcel_homes(regions_cfg, list(planted_regions), extra)
     names = [UNKNOWN_LABEL] + list(homes) + [a for a in BACKGROUND_AREAS if a not in homes]
     index = {n: i for i, n in enumerate(names)}
     surfaces = [spheres[hemi] for hemi in HEMIS]
