@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -183,6 +184,8 @@ def test_ground_truth_contents(tiny_dataset):
             sp = g["signal_power"][...]
             assert np.allclose(demo.cc_max_from_signal_power(sp, config["data"]["demo"]["n_repeats"]), nc, atol=1e-5)
         assert not np.array_equal(gt["UTS01/weights_semantic"][...], gt["UTS02/weights_semantic"][...])
+        rho = config["data"]["demo"]["shared_weight_fraction"]
+        assert gt.attrs["shared_weight_fraction"] == rho == json.loads(gt.attrs["settings"])["shared_weight_fraction"]
         assert gt["semantic/vectors"].shape == (len(gt["semantic/words"]), config["data"]["demo"]["semantic_dim"])
         assert json.loads(gt.attrs["respdict"]) == load_respdict(root)
         assert gt["stories/souls"].attrs["voice"] in config["data"]["demo"]["voices"]
@@ -191,6 +194,69 @@ def test_ground_truth_contents(tiny_dataset):
     words = read_textgrid(root / "derivative" / "TextGrids" / "souls.TextGrid").words
     assert meta["souls"]["n_words"] == len(words)
     assert [w.label for w in words] == [t.strip(".,!?").lower() for t in meta["souls"]["text"].split()]
+
+
+def _toy_space():
+    """subject_model's inputs without pycortex: every voxel of an 8 x 24 x 24 box, three box regions apart."""
+    shape = (8, 24, 24)
+    index = np.arange(int(np.prod(shape)))
+    space = demo.demo_cortex.VoxelSpace("thin", shape, index, np.stack(np.unravel_index(index, shape), axis=1))
+    vols = {name: np.zeros(shape, bool) for name in demo.REGIONS}
+    vols["auditory"][2:6, 2:8, 2:8] = True
+    vols["language_temporal"][2:6, 14:22, 2:8] = True
+    vols["language_frontal"][2:6, 2:8, 14:22] = True
+    return space, vols
+
+
+def _semantic_draws(subject: str, settings) -> tuple[demo.SubjectModel, np.ndarray]:
+    """A subject's model on the toy space and its semantic draws g = w_sem / (m_lang + 0.15)."""
+    model = demo.subject_model(subject, settings, *_toy_space())
+    m_lang = np.maximum(model.membership["language_temporal"], model.membership["language_frontal"])
+    return model, model.w_semantic / (m_lang + 0.15)
+
+
+def test_no_shared_weight_fraction_leaves_the_independent_weights_bit_for_bit(tmp_path):
+    """shared_weight_fraction 0 is the generator as it was (the subject stream's draws, nothing else); any
+    value changes the semantic weights alone, as the shared part comes from a stream of its own."""
+    settings = replace(demo_settings(tiny_config(tmp_path))[1], shared_weight_fraction=0.0)
+    model = demo.subject_model("UTS01", settings, *_toy_space())
+    rng = demo._subject_rng(settings.seed, "UTS01", 4)  # the draws of subject_model before the weights
+    for _ in demo.REGIONS:
+        rng.integers(settings.region_dilation_voxels[0], settings.region_dilation_voxels[1] + 1)
+    rng.standard_normal((settings.n_bands, model.nc.size))
+    m_lang = np.maximum(model.membership["language_temporal"], model.membership["language_frontal"])
+    independent = (m_lang + 0.15) * rng.standard_normal((settings.semantic_dim, model.nc.size))
+    assert model.w_semantic.dtype == np.float64 and model.w_semantic.tobytes() == independent.tobytes()
+    shared = demo.subject_model("UTS01", replace(settings, shared_weight_fraction=0.5), *_toy_space())
+    assert not np.array_equal(shared.w_semantic, model.w_semantic)
+    for name in ("w_auditory", "nc", "signal_power"):
+        assert getattr(shared, name).tobytes() == getattr(model, name).tobytes(), name
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.5, 1.0])
+def test_shared_weight_fraction_is_the_correlation_of_the_subjects_semantic_draws(tmp_path, rho):
+    """Two subjects' semantic draws (weights over their own m_lang + 0.15: regions differ by subject) are
+    N(0, 1) and correlate by rho over the 36864 voxel-dimensions; at rho = 1 they are the same draws."""
+    settings = replace(demo_settings(tiny_config(tmp_path))[1], shared_weight_fraction=rho)
+    model1, g1 = _semantic_draws("UTS01", settings)
+    model2, g2 = _semantic_draws("UTS02", settings)
+    for g in (g1, g2):
+        assert abs(g.mean()) < 0.02 and abs(g.std() - 1) < 0.02  # the variance per weight does not depend on rho
+    assert abs(np.corrcoef(g1.ravel(), g2.ravel())[0, 1] - rho) < 0.02
+    if rho == 1.0:
+        np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=0)
+        assert not np.allclose(model1.w_semantic, model2.w_semantic)  # their regions (dilations) differ
+
+
+def test_shared_weight_fraction_is_a_responses_setting(tmp_path):
+    """It changes the responses job's params (the responses rerun), not the stimuli job's."""
+    config, shared = tiny_config(tmp_path), tiny_config(tmp_path)
+    config["data"]["demo"]["shared_weight_fraction"] = 0
+    shared["data"]["demo"]["shared_weight_fraction"] = 0.3
+    (stimuli, responses), (stimuli_shared, responses_shared) = demo_settings(config), demo_settings(shared)
+    assert stimuli_shared.params() == stimuli.params()
+    assert responses_shared.params() != responses.params()
+    assert responses_shared.params()["shared_weight_fraction"] == 0.3
 
 
 def test_noise_ceiling_of_the_repeats_recovers_the_truth(tiny_dataset):
@@ -244,6 +310,11 @@ def test_schema_names_the_bad_demo_key():
     config["data"]["demo"]["regions"]["auditory"] = ["AC"]
     with pytest.raises(ConfigError, match=r"demo\.regions\.auditory"):
         validate_config(config)
+    config["data"]["demo"]["regions"]["auditory"] = ["rois:AC"]
+    for rho in (-0.1, 1.5):
+        config["data"]["demo"]["shared_weight_fraction"] = rho
+        with pytest.raises(ConfigError, match=r"data\.demo\.shared_weight_fraction"):
+            validate_config(config)
 
 
 def test_config_demo_section_is_optional_and_sized():

@@ -69,6 +69,16 @@ _ALL_RULES = _AFTER_CHECKPOINT | _AFTER_MULTI | {
     "braintuning_stimulus",
 }
 
+#: The demo's stimuli and the rules that read nothing of the responses (a setting of the responses alone reruns the others).
+_FROM_STIMULI_ONLY = {
+    "data_demo_stimuli",
+    "preprocess_audio",
+    "features_descriptors",
+    "features_design_descriptors",
+    "braintuning_targets",
+    "braintuning_stimulus",
+}
+
 _TRAIN = list(_DEMO["stories"]["braintuning_train"])
 _VAL = list(_DEMO["stories"]["braintuning_val"])
 
@@ -118,6 +128,11 @@ CASES = [
      {"alignment_curve", "statistics_curve", "figures_curve"}),
     ("figures.curve_region", {"figures": {"curve_region": "LTC"}}, {"figures_curve"}),
     ("data.demo.seed", {"data": {"demo": {"seed": 1}}}, set(_ALL_RULES)),
+    (
+        "data.demo.shared_weight_fraction",
+        {"data": {"demo": {"shared_weight_fraction": 0.25}}},
+        _ALL_RULES - _FROM_STIMULI_ONLY,
+    ),
 ]
 
 

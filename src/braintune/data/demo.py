@@ -39,9 +39,13 @@ Generative model of the responses (per subject s, voxel v, story, TR row t)
        ``language_frontal`` (Broca, sPMv); the language regions exclude the auditory one.
        Membership m_r(v) = exp(-d_r(v)^2 / (2 halo^2)) with d_r the distance in voxels to region r
        (1 inside, 0 beyond 3 halo).
-    4. Weights: w_aud(v) = (m_aud + 0.15) * |N(0, 1)| per band, w_sem(v) = (m_lang + 0.15) * N(0, 1)
-       per semantic dimension, with m_lang = max(m_temporal, m_frontal). Signal z_v = X_aud w_aud +
-       X_sem w_sem, normalised to unit variance within each story.
+    4. Weights: w_aud(v) = (m_aud + 0.15) * |N(0, 1)| per band, w_sem(v) = (m_lang + 0.15) * g(v)
+       per semantic dimension, with m_lang = max(m_temporal, m_frontal) and g = sqrt(rho) G_shared +
+       sqrt(1 - rho) G_subject (rho = ``shared_weight_fraction``): N(0, 1) draws, G_shared the same for
+       every subject (it depends only on the seed), so two subjects' g correlate by rho. Every subject is
+       in S1's voxels: the shared part is what one model of several subjects can learn (rho = 0: none,
+       and no G_shared is drawn). Signal z_v = X_aud w_aud + X_sem w_sem, normalised to unit variance
+       within each story.
     5. True noise ceiling c_v: background c = ``nc_background_max`` * u1 (0 for the
        ``zero_nc_fraction`` of background voxels with the lowest u2), regions
        c = lo + (hi - lo) * u3 over ``nc_region`` = [lo, hi]; c_v = max(c_bg, m_aud c_reg, m_lang c_reg).
@@ -92,6 +96,11 @@ def _story_rng(seed: int, story: str, stream: int) -> np.random.Generator:
 
 def _subject_rng(seed: int, subject: str, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, zlib.crc32(subject.encode())])
+
+
+def _shared_rng(seed: int, stream: int) -> np.random.Generator:
+    """A stream common to every subject (depends only on the seed)."""
+    return np.random.default_rng([seed, stream])
 
 
 @dataclass
@@ -371,7 +380,12 @@ def subject_model(subject: str, settings: ResponseSettings, space, region_vols: 
     m_lang = np.maximum(membership["language_temporal"], membership["language_frontal"])
     V = space.n_voxels
     w_aud = (m_aud + _BACKGROUND_WEIGHT) * np.abs(rng.standard_normal((settings.n_bands, V)))
-    w_sem = (m_lang + _BACKGROUND_WEIGHT) * rng.standard_normal((settings.semantic_dim, V))
+    g_sem = rng.standard_normal((settings.semantic_dim, V))
+    rho = settings.shared_weight_fraction
+    if rho > 0:  # its own stream: the subject stream's draws, hence every other array, stay as they are
+        g_shared = _shared_rng(settings.seed, 6).standard_normal(g_sem.shape)
+        g_sem = np.sqrt(rho) * g_shared + np.sqrt(1.0 - rho) * g_sem
+    w_sem = (m_lang + _BACKGROUND_WEIGHT) * g_sem
     u1, u2, u3 = (_smooth_uniform(rng, space, 2.0) for _ in range(3))
     c_bg = settings.nc_background_max * u1
     c_bg[u2 < settings.zero_nc_fraction] = 0.0
@@ -543,6 +557,7 @@ def write_ground_truth(path, settings: ResponseSettings, space, models, respdict
         f.attrs["voxel_mask"] = settings.voxel_mask
         f.attrs["voxel_stride"] = int(settings.voxel_stride)
         f.attrs["n_repeats"] = int(settings.n_repeats)
+        f.attrs["shared_weight_fraction"] = float(settings.shared_weight_fraction)
         f.attrs["test_story"] = settings.test_story
         f.attrs["settings"] = json.dumps(settings.params(), sort_keys=True)
         f.attrs["config_hash"] = stable_hash(settings.params())

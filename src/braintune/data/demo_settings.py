@@ -80,6 +80,7 @@ class ResponseSettings(ParamsRoundTrip):
     n_bands: int
     semantic_dim: int
     within_group_sd: float
+    shared_weight_fraction: float
     hdf5_compression: str
     quantum: float
     missing_stories: dict
@@ -119,6 +120,7 @@ class ResponseSettings(ParamsRoundTrip):
             n_bands=int(demo["n_bands"]),
             semantic_dim=int(demo["semantic_dim"]),
             within_group_sd=float(demo["within_group_sd"]),
+            shared_weight_fraction=float(demo["shared_weight_fraction"]),
             hdf5_compression=str(demo["hdf5_compression"]),
             quantum=float(demo["quantum"]),
             missing_stories=missing,
