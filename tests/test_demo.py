@@ -431,3 +431,17 @@ def test_planted_regions_are_the_subject_independent_core_of_every_subjects_regi
     assert list(demo.planted_regions(gt_path, config["data"]["demo"]["pycortex_filestore"], ["auditory"])) == ["auditory"]
     with pytest.raises(ValueError, match=r"planted regions \['broca'\] do not exist"):
         demo.planted_regions(gt_path, config["data"]["demo"]["pycortex_filestore"], ["broca"])
+
+
+def test_a_subjects_regions_do_not_depend_on_the_subjects_generated_before_it(tmp_path):
+    """Regions are clipped into new arrays: a subject that draws no dilation used to clip the shared undilated
+    volumes in place, so later subjects' regions depended on it."""
+    settings = replace(demo_settings(tiny_config(tmp_path))[1], region_dilation_voxels=(0, 0))
+    space, vols = _toy_space()
+    vols["language_temporal"][2:6, 6:12, 2:8] = True  # overlaps the auditory region, which it excludes
+    before = {name: vol.copy() for name, vol in vols.items()}
+    alone = demo.subject_model("UTS02", settings, space, {name: vol.copy() for name, vol in vols.items()})
+    demo.subject_model("UTS01", settings, space, vols)
+    assert all(np.array_equal(vols[name], before[name]) for name in vols)
+    after = demo.subject_model("UTS02", settings, space, vols)
+    assert all(np.array_equal(alone.regions[name], after.regions[name]) for name in demo.REGIONS)

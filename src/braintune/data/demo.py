@@ -325,8 +325,9 @@ class SubjectModel:
 def _clip_region(name: str, vol: np.ndarray, mask_vol: np.ndarray, region_vol_of: dict[str, np.ndarray]) -> np.ndarray:
     """A planted region's volume restricted to the voxel mask; a language region also excludes the auditory
     one (``region_vol_of['auditory']``): language regions are distinct from auditory cortex (as LTC from A1).
-    In place on ``vol`` (as the generator always did: its bytes depend on it)."""
-    vol &= mask_vol
+    A new array: ``vol`` (the shared undilated volume when a subject draws no dilation) is left as it is, so
+    that a subject's regions never depend on the subjects generated before it."""
+    vol = vol & mask_vol
     if name != "auditory":
         vol &= ~region_vol_of["auditory"]
     return vol

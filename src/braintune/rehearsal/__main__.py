@@ -145,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             os.chdir(repo)
         if args.prepare_only:
             return 0
+        # the extra arguments (targets, options) go before --configfile, which would take targets for files
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "workflow" / "Snakefile"),
-               "--directory", str(workdir), "--cores", str(args.cores),
-               "--configfile", *(str(repo / f) for f in CONFIGFILES), str(served), *extra]
+               "--directory", str(workdir), "--cores", str(args.cores), *extra,
+               "--configfile", *(str(repo / f) for f in CONFIGFILES), str(served)]
         log.info("running %s", " ".join(cmd))
         return subprocess.run(cmd, check=False, env=rehearsal_env(fixtures)).returncode
 
