@@ -1,5 +1,6 @@
 """Multi-participant brain-tuning with LoRA (braintune.braintuning.multi, .lora): LoRA placement and merge,
-what trains, batch order, losses, schedule stepping, projected targets, resume == uninterrupted (bitwise)."""
+what trains, batch order, losses (and their masks of uncovered outputs), schedule stepping, projected targets,
+resume == uninterrupted (bitwise)."""
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from braintune.braintuning.multi import (
     evaluate_multi,
     per_sample_loss,
     project_dataset,
+    projection_coverage,
     save_multi,
     scheduler_steps,
     shared_stimulus,
@@ -67,6 +69,16 @@ def data():
         "B": sp.random_array((NATIVE["B"], K), density=0.6, format="csr", rng=rng, dtype=np.float32),
     }
     return train, val, projections
+
+
+def _uncovered(projections):
+    """The fixture's projections with outputs left uncovered (all-zero columns): output 3 by both participants,
+    output 0 by A, output 1 by B."""
+    dense = projections["A"].copy()
+    dense[:, [0, 3]] = 0
+    sparse = projections["B"].tolil()
+    sparse[:, [1, 3]] = 0
+    return {"A": dense, "B": sp.csr_array(sparse)}
 
 
 def _tuner(settings=SETTINGS, family=W2V, n_out=K):
@@ -237,6 +249,42 @@ def test_losses_hand_computed():
     torch.testing.assert_close(batch, reference)
 
 
+def test_masked_losses_hand_computed():
+    mask = torch.tensor([[True, True, False], [True, False, True]])  # covered: (1, 2) vs (1, 3); (.5, 1) vs (1, 0)
+    torch.testing.assert_close(per_sample_loss("mse", PRED, TARGET, mask=mask), torch.tensor([1 / 2, 1.25 / 2]))
+    # corr: centred (-.5, .5) vs (-1, 1): r = 1; (-.25, .25) vs (.5, -.5): r = -1
+    torch.testing.assert_close(per_sample_loss("corr", PRED, TARGET, mask=mask), torch.tensor([0.0, 2.0]), atol=1e-6,
+                               rtol=0)
+    # huber: errors (0, -1) and (-.5, 1); cosine: 7 / sqrt(5 * 10) and .5 / sqrt(1.25)
+    huber = torch.tensor([(0 + 0.42) / 2, (0.125 + 0.42) / 2])
+    cos = torch.tensor([7 / np.sqrt(50), 0.5 / np.sqrt(1.25)], dtype=torch.float32)
+    torch.testing.assert_close(per_sample_loss("huber_cos", PRED, TARGET, mask=mask), huber + 1 - cos)
+
+
+@pytest.mark.parametrize("loss", ["mse", "corr", "huber_cos"])
+def test_masked_loss_is_the_loss_of_the_covered_outputs(loss):
+    gen = torch.Generator().manual_seed(3)
+    pred, target = torch.randn(5, 7, generator=gen), torch.randn(5, 7, generator=gen)
+    mask = torch.rand(5, 7, generator=gen) < 0.6
+    mask[:, :2] = True  # at least two covered outputs per sample (a correlation needs them)
+    got = per_sample_loss(loss, pred, target, mask=mask)
+    # each sample's loss is the unmasked loss of its covered outputs alone
+    alone = torch.cat([per_sample_loss(loss, pred[i, m][None], target[i, m][None]) for i, m in enumerate(mask)])
+    torch.testing.assert_close(got, alone, rtol=1e-6, atol=1e-6)
+    # predictions and targets of uncovered outputs change nothing, and get no gradient
+    noise = torch.randn(5, 7, generator=gen) * 10
+    wild = (pred + noise * ~mask).requires_grad_()
+    moved = per_sample_loss(loss, wild, target + noise * ~mask, mask=mask)
+    assert torch.equal(moved, got)
+    moved.sum().backward()
+    assert torch.all(wild.grad[~mask] == 0) and torch.all(wild.grad[mask] != 0)
+    # every output covered: bit-identical to no mask; a (K,) mask is every sample's
+    every = torch.ones_like(mask)
+    assert torch.equal(per_sample_loss(loss, pred, target, mask=every), per_sample_loss(loss, pred, target))
+    assert torch.equal(per_sample_loss(loss, pred, target, mask=mask[0]),
+                       per_sample_loss(loss, pred, target, mask=mask[0].expand(5, 7)))
+
+
 def test_projection_of_targets(data):
     train, val, projections = data
     native = train["A"]
@@ -377,3 +425,110 @@ def test_early_stopping_keeps_best_epoch(data, tmp_path):
     stimulus, offsets = shared_stimulus(projected)
     again = evaluate_multi(model, projected, stimulus, offsets, 4, torch.device("cpu"))
     assert np.mean(list(again.values())) == pytest.approx(min(vals), rel=1e-5)
+
+
+# --- uncovered outputs --------------------------------------------------------------------------
+
+
+def test_masked_training_leaves_uncovered_outputs_alone(data, tmp_path):
+    """mask: an output no participant covers gets no gradient (its head row stays as initialised without weight
+    decay) and the MSEs are over covered outputs; zero: it is trained toward its 0 target, as with no coverage."""
+    train, val, projections = data
+    projections = _uncovered(projections)
+    coverage = {s: projection_coverage(p) for s, p in projections.items()}
+    assert {s: c.tolist() for s, c in coverage.items()} == {"A": [False, True, True, False],
+                                                           "B": [True, False, True, False]}
+    base = {**SETTINGS.params(), "epochs": 1, "binding": "shuffled", "weight_decay": 0.0, "lora_dropout": 0.0}
+    runs = {}
+    for name, uncovered, cover in [("mask", "mask", None), ("zero", "zero", None),
+                                   ("every", "mask", {s: np.ones(K, dtype=bool) for s in projections})]:
+        model = _tuner(MultiSettings(**{**base, "uncovered": uncovered}))
+        initial = {k: v.clone() for k, v in model.head.state_dict().items()}
+        runs[name] = (train_multi(model, train, projections, val, tmp_path / name, coverage=cover), model, initial)
+    (masked, model, initial), (zero, zero_model, _), (every, every_model, _) = runs["mask"], runs["zero"], runs["every"]
+    assert torch.equal(model.head.weight[3], initial["weight"][3]) and model.head.bias[3] == initial["bias"][3]
+    assert not torch.equal(model.head.weight[:3], initial["weight"][:3])
+    assert not torch.equal(zero_model.head.weight[3], initial["weight"][3])
+    # zero: every output regressed, the uncovered ones toward 0: the same run as coverage "every output covered"
+    assert [r["train_loss"] for r in zero.curve] == [r["train_loss"] for r in every.curve]
+    for (name, a), (_, b) in zip(zero_model.state_dict().items(), every_model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert masked.curve[0]["train_loss"] != zero.curve[0]["train_loss"]
+    # the validation MSE of each participant is over its covered outputs
+    projected = {s: project_dataset(ds, projections[s]) for s, ds in val.items()}
+    stimulus, offsets = shared_stimulus(projected)
+    full = evaluate_multi(model, projected, stimulus, offsets, 4, torch.device("cpu"))
+    for s in val:  # the model cut to the participant's covered outputs (head rows, projection columns)
+        trimmed = _tuner(n_out=int(coverage[s].sum()))
+        trimmed.load_state_dict({**model.state_dict(), "head.weight": model.head.weight[coverage[s]],
+                                 "head.bias": model.head.bias[coverage[s]]})
+        own = evaluate_multi(trimmed, {s: project_dataset(val[s], projections[s][:, coverage[s]])}, stimulus,
+                             offsets, 4, torch.device("cpu"))[s]
+        assert masked.curve[0][f"val_mse_{s}"] == pytest.approx(own, rel=1e-6)
+        assert masked.curve[0][f"val_mse_{s}"] != pytest.approx(full[s], rel=1e-3)
+
+
+@pytest.mark.parametrize("loss", ["mse", "corr", "huber_cos"])
+def test_masked_gradient_accumulation_is_exact(data, loss):
+    """Shuffled batches mix participants: each sample's loss has its participant's mask, and micro-batches
+    accumulate the full batch's gradient (compared directly: Adam would amplify float noise over steps)."""
+    from braintune.braintuning.multi import _BatchSource, _sizes, _step
+
+    train, _, projections = data
+    projections = _uncovered(projections)
+    sets = {s: project_dataset(ds, projections[s]) for s, ds in train.items()}
+    coverage = {s: projection_coverage(p) for s, p in projections.items()}
+    stimulus, offsets = shared_stimulus(sets)
+    order = binding_order(_sizes(sets), 8, "shuffled", seed=1)
+    source = _BatchSource(order, stimulus, offsets, sets, coverage)
+    b = next(b for b, batch in enumerate(order) if len({s for s, _, _ in batch}) > 1)
+    mask = source.mask(b)
+    assert mask.tolist() == [coverage[s].tolist() for s, _, rows in order[b] for _ in rows]
+    waves, targets = source[b]
+    grads = []
+    for micro in (8, 3):
+        model = _tuner(MultiSettings(**{**SETTINGS.params(), "micro_batch_size": micro, "loss": loss,
+                                        "lora_dropout": 0.0}))
+        _randomise_lora(model)
+        model.set_train_mode()
+        _step(model, torch.optim.SGD(model.parameters(), lr=0.0), waves, targets, mask, torch.device("cpu"), None)
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.requires_grad})
+        assert torch.all(model.head.weight.grad[3] == 0) and model.head.bias.grad[3] == 0  # no one covers output 3
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-7, msg=name)
+
+
+def test_all_covered_mask_is_bit_identical_to_zero(data, tmp_path):
+    train, val, projections = data
+    assert all(projection_coverage(p).all() for p in projections.values())
+    results = {}
+    for uncovered in ("mask", "zero"):
+        settings = MultiSettings(**{**SETTINGS.params(), "epochs": 1, "binding": "shuffled", "uncovered": uncovered})
+        model = _tuner(settings)
+        results[uncovered] = (train_multi(model, train, projections, val, tmp_path / uncovered), model)
+    for key in ("train_loss", "train_mse", "val_mse"):
+        assert results["mask"][0].curve[0][key] == results["zero"][0].curve[0][key], key
+    for (name, a), (_, b) in zip(results["mask"][1].state_dict().items(), results["zero"][1].state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_resume_key_changes_with_coverage_and_setting(data, tmp_path):
+    train, val, projections = data
+    settings = MultiSettings(**{**SETTINGS.params(), "epochs": 1})
+    ran = []
+
+    def tune(settings, coverage=None):
+        train_multi(_tuner(settings), train, projections, val, tmp_path, on_epoch_end=ran.append, coverage=coverage)
+        return len(ran)
+
+    assert tune(settings) == 1
+    assert tune(settings) == 1  # the same run: resumed after its last epoch, nothing to do
+    some = {"A": np.array([True, True, True, False]), "B": np.ones(K, dtype=bool)}
+    assert tune(settings, some) == 2  # another coverage: afresh
+    assert tune(MultiSettings(**{**settings.params(), "uncovered": "zero"}), some) == 3  # another setting: afresh
+    with pytest.raises(ValueError, match=r"coverage of participant A is int64 \(3,\); expected bool \(4,\)"):
+        tune(settings, {**some, "A": np.ones(3, dtype=np.int64)})
+    with pytest.raises(ValueError, match="participant B covers none of the 4 outputs"):
+        tune(settings, {**some, "B": np.zeros(K, dtype=bool)})
+    with pytest.raises(ValueError, match="uncovered 'nan'"):
+        MultiSettings(uncovered="nan")

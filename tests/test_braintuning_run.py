@@ -250,6 +250,7 @@ def test_multibraintuned_group_checkpoint(workdir):
                                       "batch_size": 4, "epochs": 2, "lr_lora": 1e-2, "lr_head": 1e-2}
     settings = MultiRunSettings.from_config(config["braintuning"], "w2v", FAMILY, config["seed"], SR, config["timing"])
     assert MultiRunSettings.from_params(settings.params()) == settings  # the rule script's round trip
+    assert settings.params()["multi"]["uncovered"] == "mask"  # a rule param: changing it reruns braintuning_multi
     train = {"UTS01": ["alpha", "beta"], "UTS02": ["alpha"]}
     val = {"UTS01": ["gamma"], "UTS02": ["gamma"]}
     out = workdir / "w2v" / "multibraintuned" / "group_UTS01_UTS02"

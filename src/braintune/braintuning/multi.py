@@ -26,6 +26,9 @@ sparse or dense; built by :mod:`braintune.commonspace`), so that all participant
   :class:`torch.nn.HuberLoss` (``0.5 e^2`` for ``|e| <= d``, else ``d (|e| - d / 2)``), not SmoothL1Loss; we
   use :func:`torch.nn.functional.huber_loss`). Every loss is a mean over the batch of per-sample values, so the
   authors' batch losses are reproduced exactly and gradient accumulation over micro-batches is exact.
+- **Uncovered outputs** (``uncovered``): ``mask`` (default) leaves the outputs a participant's voxels do not reach
+  out of that participant's samples' losses and MSEs (each loss over the sample's covered outputs only);
+  ``zero`` keeps them as 0 targets (the authors' code, whose ``nan_to_num``'d data make them 0).
 - **Optimiser**: AdamW (weight decay 0.01 on both groups), LoRA lr 1e-4, head lr 1e-4; the paper's schedule
   (:func:`braintune.braintuning.schedule.make_scheduler` ``paper``: linear warm-up over 10% of the optimiser
   steps of all epochs, then linear decay to 0). ``schedule_stepping: step`` (default) steps it after every
@@ -87,6 +90,7 @@ __all__ = [
     "BINDINGS",
     "LOSSES",
     "STEPPINGS",
+    "UNCOVERED",
     "MultiResult",
     "MultiSettings",
     "MultiTuner",
@@ -96,6 +100,7 @@ __all__ = [
     "per_sample_loss",
     "project_dataset",
     "project_targets",
+    "projection_coverage",
     "save_multi",
     "scheduler_steps",
     "shared_stimulus",
@@ -105,6 +110,7 @@ __all__ = [
 BINDINGS = ("story", "shuffled")
 LOSSES = ("mse", "corr", "huber_cos")
 STEPPINGS = ("step", "story")
+UNCOVERED = ("mask", "zero")
 
 #: One run of a batch: (participant, story, window rows of that story).
 Segment = tuple[str, str, np.ndarray]
@@ -112,12 +118,14 @@ Segment = tuple[str, str, np.ndarray]
 
 @dataclass(frozen=True)
 class MultiSettings(ParamsRoundTrip):
-    """What a multi-participant brain-tuning run depends on (defaults: the authors' values).
+    """What a multi-participant brain-tuning run depends on (defaults: the authors' values, but ``uncovered``).
 
     Attributes:
         lora_rank, lora_alpha, lora_dropout, lora_targets: the LoRA adapters (:func:`.lora.add_lora`).
         binding: batch order, ``story`` or ``shuffled`` (:func:`binding_order`).
         loss: ``mse``, ``corr`` or ``huber_cos`` (:func:`per_sample_loss`); ``huber_delta`` its Huber delta.
+        uncovered: the common-space outputs a participant does not cover: ``mask`` (left out of that
+            participant's losses and MSEs) or ``zero`` (0 targets: the authors' code).
         lr_lora, lr_head, weight_decay: AdamW, two parameter groups.
         warmup_fraction: share of all optimiser steps spent warming up (the ``paper`` schedule).
         schedule_stepping: ``step`` (after every optimiser step) or ``story`` (the authors': once per story).
@@ -136,6 +144,7 @@ class MultiSettings(ParamsRoundTrip):
     binding: str = "story"
     loss: str = "mse"
     huber_delta: float = 0.6
+    uncovered: str = "mask"
     lr_lora: float = 1e-4
     lr_head: float = 1e-4
     weight_decay: float = 0.01
@@ -150,7 +159,7 @@ class MultiSettings(ParamsRoundTrip):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        choices = {"binding": BINDINGS, "loss": LOSSES, "schedule_stepping": STEPPINGS}
+        choices = {"binding": BINDINGS, "loss": LOSSES, "schedule_stepping": STEPPINGS, "uncovered": UNCOVERED}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"multi-participant settings: {key} {getattr(self, key)!r}; expected one of {allowed}")
@@ -280,22 +289,39 @@ def scheduler_steps(order: list[tuple[Segment, ...]], stepping: str) -> np.ndarr
 # --- losses -----------------------------------------------------------------------------------
 
 
-def per_sample_loss(name: str, pred: torch.Tensor, target: torch.Tensor, huber_delta: float = 0.6) -> torch.Tensor:
+def _keep(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``x`` with the outputs outside ``mask`` set to 0 (no gradient flows to them); ``x`` itself without a mask."""
+    return x if mask is None else torch.where(mask, x, 0.0)
+
+
+def _mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over outputs (dim 1) of each sample: over all of them, or over its ``mask`` ones (``x`` 0 elsewhere)."""
+    return x.mean(dim=1) if mask is None else x.sum(dim=1) / mask.sum(dim=1)
+
+
+def per_sample_loss(name: str, pred: torch.Tensor, target: torch.Tensor, huber_delta: float = 0.6,
+                    mask: torch.Tensor | None = None) -> torch.Tensor:
     """Loss of each sample (B,) of predictions and targets (B, K); a batch's loss is their mean.
 
     ``mse``: mean squared error over outputs. ``corr``: ``1 - r``, r the Pearson correlation across outputs
     (``sum(p_c t_c) / sqrt(sum(p_c^2) sum(t_c^2) + 1e-8)``, centred per sample). ``huber_cos``: Huber loss
     (:func:`torch.nn.functional.huber_loss`, ``huber_delta``) averaged over outputs + ``1 - cos(pred, target)``.
+
+    ``mask``: None (every output counts) or boolean (B, K) or (K,): each sample's loss is then computed over its
+    True outputs only, as if the others did not exist (they get no gradient); every sample needs one.
     """
+    if mask is not None:
+        mask = mask.expand_as(pred)
+    pred, target = _keep(pred, mask), _keep(target, mask)
     if name == "mse":
-        return ((pred - target) ** 2).mean(dim=1)
+        return _mean((pred - target) ** 2, mask)
     if name == "corr":
-        p = pred - pred.mean(dim=1, keepdim=True)
-        t = target - target.mean(dim=1, keepdim=True)
+        p = _keep(pred - _mean(pred, mask).unsqueeze(1), mask)
+        t = _keep(target - _mean(target, mask).unsqueeze(1), mask)
         r = (p * t).sum(dim=1) / torch.sqrt((p**2).sum(dim=1) * (t**2).sum(dim=1) + 1e-8)
         return 1.0 - r
     if name == "huber_cos":
-        huber = F.huber_loss(pred, target, reduction="none", delta=float(huber_delta)).mean(dim=1)
+        huber = _mean(F.huber_loss(pred, target, reduction="none", delta=float(huber_delta)), mask)
         return huber + 1.0 - F.cosine_similarity(pred, target, dim=1)
     raise ValueError(f"loss {name!r}; expected one of {LOSSES}")
 
@@ -311,6 +337,12 @@ def project_targets(targets: np.ndarray, projection: Any, where: str = "targets"
                          f"{targets.shape[1]} native outputs (expected shape ({targets.shape[1]}, K))")
     product = projection.T @ targets.T  # sparse.T @ dense is a dense ndarray
     return np.ascontiguousarray(np.asarray(product).T, dtype=np.float32)
+
+
+def projection_coverage(projection: Any) -> np.ndarray:
+    """(K,) bool: the outputs of a (V, K) projection (numpy or scipy.sparse) with a nonzero column, i.e. reached by
+    some voxel (:func:`braintune.commonspace.projection.read_projection`'s ``coverage`` of a weighted-mean one)."""
+    return np.asarray(abs(projection).sum(axis=0)).ravel() > 0
 
 
 def project_dataset(dataset: PairedDataset, projection: Any, where: str = "dataset") -> PairedDataset:
@@ -352,12 +384,14 @@ def _story_offsets(dataset: PairedDataset) -> dict[str, int]:
 
 
 class _BatchSource(torch.utils.data.Dataset):
-    """Item ``b``: waveforms (B, window) and projected targets (B, K) of batch ``b`` of an order."""
+    """Item ``b``: waveforms (B, window) and projected targets (B, K) of batch ``b`` of an order; :meth:`mask` its
+    samples' loss masks (``masks``: ``{participant: (K,) bool or None}``, as :func:`_loss_masks`)."""
 
     def __init__(self, order: list[tuple[Segment, ...]], stimulus: PairedDataset, stimulus_offsets: dict[str, int],
-                 datasets: Mapping[str, PairedDataset]):
+                 datasets: Mapping[str, PairedDataset], masks: Mapping[str, np.ndarray | None]):
         self.order, self.stimulus, self.stimulus_offsets, self.datasets = order, stimulus, stimulus_offsets, datasets
         self.offsets = {subject: _story_offsets(ds) for subject, ds in datasets.items()}
+        self.masks = masks
 
     def __len__(self) -> int:
         return len(self.order)
@@ -368,6 +402,16 @@ class _BatchSource(torch.utils.data.Dataset):
 
     def targets(self, b: int) -> torch.Tensor:
         return torch.cat([self.datasets[s].targets(self.offsets[s][story] + rows) for s, story, rows in self.order[b]])
+
+    def mask(self, b: int) -> torch.Tensor | None:
+        """(B, K) bool: the outputs in each sample's loss in batch ``b`` (its participant's mask); None when every
+        output of every sample is (no participant of the batch has a mask)."""
+        masks = [self.masks[s] for s, _, _ in self.order[b]]
+        if all(m is None for m in masks):
+            return None
+        n_outputs = next(m.size for m in masks if m is not None)
+        return torch.from_numpy(np.concatenate([np.broadcast_to(True if m is None else m, (len(rows), n_outputs))
+                                                for m, (_, _, rows) in zip(masks, self.order[b])]))
 
     def __getitem__(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         waves, _ = self.stimulus.samples(self.stimulus_index(b))
@@ -385,10 +429,11 @@ def _order_batches(source: _BatchSource, device: torch.device, workers: int, cac
 
 
 def _step(model: MultiTuner, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor,
-          device: torch.device, window: int | None) -> tuple[float, float]:
+          mask: torch.Tensor | None, device: torch.device, window: int | None) -> tuple[float, float, int]:
     """One optimiser step on a batch, accumulated over micro-batches (each micro-batch's per-sample losses
-    summed and divided by the batch size: the gradient of the batch mean). Returns the batch's sums of the
-    per-sample losses and of the squared errors."""
+    summed and divided by the batch size: the gradient of the batch mean); ``mask`` (B, K): the outputs in each
+    sample's loss (None: all). Returns the batch's sums of the per-sample losses and of the squared errors (over
+    the masked outputs), and the number of (sample, output) pairs in the latter."""
     settings = model.settings
     optimizer.zero_grad(set_to_none=True)
     n = inputs.shape[0]
@@ -396,24 +441,28 @@ def _step(model: MultiTuner, optimizer: torch.optim.Optimizer, inputs: torch.Ten
     for lo in range(0, n, settings.micro):
         x = inputs[lo : lo + settings.micro].to(device, non_blocking=True)
         t = targets[lo : lo + settings.micro].to(device, non_blocking=True)
+        m = None if mask is None else mask[lo : lo + settings.micro].to(device, non_blocking=True)
         with models.autocast(device):
             pred = predict(model, x, window)
         pred = pred.float()
-        loss = per_sample_loss(settings.loss, pred, t, settings.huber_delta)
+        loss = per_sample_loss(settings.loss, pred, t, settings.huber_delta, m)
         (loss.sum() / n).backward()
         losses.append(loss.detach().sum())
-        squares.append(((pred.detach() - t) ** 2).sum())
+        squares.append((_keep(pred.detach() - t, m) ** 2).sum())
     optimizer.step()
-    return float(torch.stack(losses).sum()), float(torch.stack(squares).sum())
+    n_pairs = targets.numel() if mask is None else int(mask.sum())
+    return float(torch.stack(losses).sum()), float(torch.stack(squares).sum()), n_pairs
 
 
 def evaluate_multi(
     model: BrainTuner, datasets: Mapping[str, PairedDataset], stimulus: PairedDataset, offsets: dict[str, int],
     micro: int, device: torch.device, workers: int = 0, cache: FrontendCache | None = None,
+    masks: Mapping[str, np.ndarray | None] | None = None,
 ) -> dict[str, float]:
     """Each participant's MSE (over its samples and outputs) on ``datasets`` (projected targets), from the
     model's predictions of every window of the shared ``stimulus`` (:func:`shared_stimulus`), computed once
-    from waveforms or from ``cache`` (:func:`braintune.braintuning.trainer.build_cache` of ``stimulus``)."""
+    from waveforms or from ``cache`` (:func:`braintune.braintuning.trainer.build_cache` of ``stimulus``).
+    ``masks``: ``{participant: (K,) bool or None}``, the outputs its MSE is over (missing or None: all)."""
     model.eval()
     stimulus.plan(micro, shuffle=False)
     window = None if cache is None else cache.window
@@ -426,7 +475,11 @@ def evaluate_multi(
     scores = {}
     for subject, ds in datasets.items():
         index = np.concatenate([offsets[s.name] + np.arange(len(s.ends)) for s in ds.stories])
-        scores[subject] = float(F.mse_loss(preds[torch.as_tensor(index)], ds.targets(np.arange(ds.n_samples))))
+        pred, target = preds[torch.as_tensor(index)], ds.targets(np.arange(ds.n_samples))
+        mask = None if masks is None else masks.get(subject)
+        if mask is not None:
+            pred, target = pred[:, torch.as_tensor(mask)], target[:, torch.as_tensor(mask)]
+        scores[subject] = float(F.mse_loss(pred, target))
     return scores
 
 
@@ -439,6 +492,26 @@ def _load_trainable(model: torch.nn.Module, state: dict[str, torch.Tensor], wher
     if set(state) != expected:
         raise ValueError(f"{where}: trainable parameters {sorted(set(state) ^ expected)} differ from the model's")
     model.load_state_dict(state, strict=False)
+
+
+def _loss_masks(uncovered: str, coverage: Mapping[str, Any], subjects: list[str],
+                n_outputs: int) -> dict[str, np.ndarray | None]:
+    """``{participant: (K,) bool or None}``: the outputs in each participant's losses and MSEs; None where all are
+    (``uncovered`` ``zero``, or a participant who covers every output). Checks ``coverage``."""
+    masks = {}
+    for subject in subjects:
+        if subject not in coverage:
+            raise KeyError(f"train_multi: no coverage for participant {subject} (expected one for every training and "
+                           "validation participant)")
+        covered = np.asarray(coverage[subject])
+        if covered.dtype != bool or covered.shape != (n_outputs,):
+            raise ValueError(f"train_multi: coverage of participant {subject} is {covered.dtype} {covered.shape}; "
+                             f"expected bool ({n_outputs},), one per common-space output")
+        if uncovered == "mask" and not covered.any():
+            raise ValueError(f"train_multi: participant {subject} covers none of the {n_outputs} outputs: nothing "
+                             "to train on with uncovered 'mask' (braintuning.multi.uncovered)")
+        masks[subject] = None if uncovered == "zero" or covered.all() else covered
+    return masks
 
 
 def _sizes(datasets: Mapping[str, PairedDataset]) -> dict[str, dict[str, int]]:
@@ -456,6 +529,7 @@ def train_multi(
     workers: int = 0,
     cache_cnn: bool | str = "auto",
     on_epoch_end: Callable[[int], None] | None = None,
+    coverage: Mapping[str, np.ndarray] | None = None,
 ) -> MultiResult:
     """Brain-tune ``model`` jointly on several participants (``model.settings``), in place.
 
@@ -468,6 +542,9 @@ def train_multi(
         workers, cache_cnn: speed only (background batch assembly; the front-end cache, as
             :func:`braintune.braintuning.trainer.train`), as is ``device``'s choice of memory.
         on_epoch_end: called with the epoch index after its state is saved (tests simulate a kill with it).
+        coverage: ``{participant: (K,) bool}``, the outputs some voxel of the participant reaches (``read_projection``'s
+            ``coverage``); None: each projection's nonzero columns (:func:`projection_coverage`). With
+            ``settings.uncovered`` ``mask`` the others are left out of that participant's losses and MSEs.
     """
     settings = model.settings
     device = torch.device(device)
@@ -487,6 +564,10 @@ def train_multi(
     widths = {s: ds.n_outputs for s, ds in {**train_sets, **val_sets}.items() if ds.n_outputs != n_outputs}
     if widths:
         raise ValueError(f"train_multi: projections give {widths} outputs, the model's head has {n_outputs}")
+    subjects = list(dict.fromkeys([*train_sets, *val_sets]))
+    if coverage is None:
+        coverage = {s: projection_coverage(projections[s]) for s in subjects}
+    masks = _loss_masks(settings.uncovered, coverage, subjects, n_outputs)
     train_stim, train_offsets = shared_stimulus(train_sets)
     val_stim, val_offsets = shared_stimulus(val_sets)
     sizes = _sizes(train_sets)
@@ -506,7 +587,8 @@ def train_multi(
     digests = {part: {s: [array_digest(p.targets) for p in ds.stories] for s, ds in sets.items()}
                for part, sets in (("train", train_sets), ("val", val_sets))}
     run_key = stable_hash({"settings": settings.params(), "train": sizes, "val": _sizes(val_sets),
-                           "outputs": n_outputs, "params": n_trainable, "targets": digests})
+                           "outputs": n_outputs, "params": n_trainable, "targets": digests,
+                           "coverage": {s: array_digest(np.asarray(coverage[s])) for s in subjects}})
 
     last_path, best_path = state_dir / "last.pt", state_dir / "best.pt"
     progress = resume(last_path, run_key, device, lambda state: _load_trainable(model, state["trainable"], last_path),
@@ -515,10 +597,11 @@ def train_multi(
     best_val, best_epoch, bad_epochs = progress.best_val, progress.best_epoch, progress.bad_epochs
     log.info(
         "multi-participant tuning of %d participants (%s), %d training windows (%d distinct), %d steps/epoch "
-        "(binding %s, batch %d, micro-batch %d), %d outputs, %.3fM trainable parameters, loss %s, device %s",
+        "(binding %s, batch %d, micro-batch %d), %d outputs (uncovered ones: %s), %.3fM trainable parameters, "
+        "loss %s, device %s",
         len(train_sets), ", ".join(train_sets), sum(ds.n_samples for ds in train_sets.values()), train_stim.n_samples,
-        steps_per_epoch, settings.binding, settings.batch_size, settings.micro, n_outputs, n_trainable / 1e6,
-        settings.loss, device,
+        steps_per_epoch, settings.binding, settings.batch_size, settings.micro, n_outputs, settings.uncovered,
+        n_trainable / 1e6, settings.loss, device,
     )
 
     patience = settings.patience
@@ -537,22 +620,24 @@ def train_multi(
         model.set_train_mode()
         order = binding_order(sizes, settings.batch_size, settings.binding, settings.seed, epoch)
         steps_after = scheduler_steps(order, settings.schedule_stepping)
-        source = _BatchSource(order, train_stim, train_offsets, train_sets)
+        source = _BatchSource(order, train_stim, train_offsets, train_sets, masks)
         lr_lora, lr_head = (group["lr"] for group in optimizer.param_groups)
-        loss_sum, square_sum, n_samples = 0.0, 0.0, 0
+        loss_sum, square_sum, n_samples, n_pairs = 0.0, 0.0, 0, 0
         for b, (inputs, targets) in enumerate(_order_batches(source, device, workers, train_cache)):
-            batch_loss, batch_squares = _step(model, optimizer, inputs, targets, device, window)
+            batch_loss, batch_squares, batch_pairs = _step(model, optimizer, inputs, targets, source.mask(b), device,
+                                                           window)
             loss_sum += batch_loss
             square_sum += batch_squares
             n_samples += targets.shape[0]
+            n_pairs += batch_pairs
             step += 1
             if steps_after[b]:
                 scheduler.step()
-        val = evaluate_multi(model, val_sets, val_stim, val_offsets, settings.micro, device, workers, val_cache)
+        val = evaluate_multi(model, val_sets, val_stim, val_offsets, settings.micro, device, workers, val_cache, masks)
         val_mse = float(np.mean(list(val.values())))
         row = {
             "epoch": epoch, "step": step, "train_loss": loss_sum / max(n_samples, 1),
-            "train_mse": square_sum / max(n_samples * n_outputs, 1), "val_mse": val_mse,
+            "train_mse": square_sum / max(n_pairs, 1), "val_mse": val_mse,
             **{f"val_mse_{s}": v for s, v in val.items()},
             "lr_lora": lr_lora, "lr_head": lr_head, "seconds": time.perf_counter() - t0,
         }

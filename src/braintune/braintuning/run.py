@@ -155,8 +155,9 @@ class MultiRunSettings(ParamsRoundTrip):
         multi = {
             "lora_rank": int(m["lora"]["rank"]), "lora_alpha": float(m["lora"]["alpha"]),
             "lora_dropout": float(m["lora"]["dropout"]), "lora_targets": list(m["lora"]["targets"]),
-            **{k: m[k] for k in ("binding", "loss", "lr_lora", "lr_head", "weight_decay", "warmup_fraction",
-                                 "schedule_stepping", "batch_size", "micro_batch_size", "epochs", "patience")},
+            **{k: m[k] for k in ("binding", "loss", "uncovered", "lr_lora", "lr_head", "weight_decay",
+                                 "warmup_fraction", "schedule_stepping", "batch_size", "micro_batch_size", "epochs",
+                                 "patience")},
             "seed": int(seed),
         }
         MultiSettings(**{**multi, "lora_targets": tuple(multi["lora_targets"])})  # fail before any job runs
@@ -350,7 +351,10 @@ def run_multibraintuning(
     space = read_space(space_path)
     respdict = read_respdict(respdict_path)
     block = 1  # no permutation: the block length is unused for fMRI targets
-    train_sets, val_sets, hashes, projection, covered = {}, {}, {}, {}, {}
+    trainer = settings.trainer_settings()
+    uncovered = {"mask": "left out of its losses (braintuning.multi.uncovered: mask)",
+                 "zero": "their targets are 0 (braintuning.multi.uncovered: zero)"}[trainer.uncovered]
+    train_sets, val_sets, hashes, projection, coverage = {}, {}, {}, {}, {}
     for subject in settings.train_subjects:
         data = dict(mask=None, respdict=respdict, respdict_path=respdict_path, audio=audio,
                     responses=responses[subject], targets=None)
@@ -361,17 +365,16 @@ def run_multibraintuning(
         window = window_samples(settings.timing["tr_s"], settings.context_trs, settings.sample_rate)
         train_sets[subject], val_sets[subject] = PairedDataset(train_pairs, window), PairedDataset(val_pairs, window)
         read = read_projection(projections[subject], space)
-        projection[subject], covered[subject] = read.P, int(read.coverage.sum())
-        if covered[subject] < space.n_outputs:
-            # train_multi regresses every output: an uncovered one is a constant 0 target for this participant
-            log.warning("%s: %d of %d common-space outputs uncovered (%s); their targets are 0", subject,
-                        space.n_outputs - covered[subject], space.n_outputs, projections[subject])
+        projection[subject], coverage[subject] = read.P, read.coverage
+        if not read.coverage.all():
+            log.warning("%s: %d of %d common-space outputs uncovered (%s); %s", subject, int((~read.coverage).sum()),
+                        space.n_outputs, projections[subject], uncovered)
         hashes[subject] = {"train": train_hashes, "val": val_hashes}
-    model = MultiTuner(models.build_model(settings.family_config), space.n_outputs, settings.trainer_settings())
+    model = MultiTuner(models.build_model(settings.family_config), space.n_outputs, trainer)
     log.info("%s/%s: participants %s, %d outputs", settings.family, MULTI_VARIANT, list(settings.train_subjects),
              space.n_outputs)
     result = train_multi(model, train_sets, projection, val_sets, state_dir, dev, workers=int(num_workers),
-                         cache_cnn=cache_cnn)
+                         cache_cnn=cache_cnn, coverage=coverage)
     save_multi(model, out_dir)
     write_curve(result.curve, curve_tsv, curve_png, title=f"{settings.family} {MULTI_VARIANT}")
     info = {
@@ -382,7 +385,8 @@ def run_multibraintuning(
         "val_stories": {s: list(v) for s, v in val_stories.items()},
         "n_train_samples": {s: ds.n_samples for s, ds in train_sets.items()},
         "n_val_samples": {s: ds.n_samples for s, ds in val_sets.items()},
-        "n_outputs": space.n_outputs, "n_covered": covered, "space_fingerprint": space.fingerprint(),
+        "n_outputs": space.n_outputs, "n_covered": {s: int(c.sum()) for s, c in coverage.items()},
+        "space_fingerprint": space.fingerprint(),
         "n_trainable_parameters": result.n_trainable, "best_epoch": result.best_epoch,
         "best_val_mse": result.best_val_mse, "final_epoch": result.final_epoch, "kept_epoch": result.kept_epoch,
         "stopped_early": result.stopped_early, "epochs_run": len(result.curve), "data_hashes": hashes,
