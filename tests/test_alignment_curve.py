@@ -120,6 +120,9 @@ def test_fold_reduction_interpolates_between_curve_points():
     assert np.isnan(never.fold) and np.isnan(never.minutes_needed) and "never reached" in never.reason
     first = K.fold_reduction(curve, 0.05, mins)
     assert first.lower_bound and first.minutes_needed == 10.0 and first.fold == 4.0 and "lower bound" in first.reason
+    for reference in (0.0, -0.01):  # no alignment to reach: the demo's tiny models
+        none = K.fold_reduction(curve, reference, mins)
+        assert np.isnan(none.fold) and not none.lower_bound and "not above 0" in none.reason
     nan = K.fold_reduction({1: 0.1, 2: float("nan")}, 0.05, {1: 10, 2: 20})
     assert np.isnan(nan.fold) and "NaN" in nan.reason and "[2]" in nan.reason
     with pytest.raises(KeyError, match=r"no minutes for sizes \[4\]"):

@@ -29,8 +29,9 @@ reference's full-data B and the point before it are joined by a straight line in
 crosses the reference's B is the data A needs (linear interpolation). ``fold = full minutes / needed
 minutes`` (full: the largest subset's minutes). When the smallest subset already reaches it there is
 nothing to interpolate from (B at zero data is undefined): the smallest subset's minutes are taken and
-the fold is flagged as a lower bound. When A never reaches it, or a value is NaN (a region without
-voxels above the noise-ceiling threshold), the fold is NaN with the reason.
+the fold is flagged as a lower bound. When A never reaches it, when the reference's B is not above 0 (no
+alignment to reach: the demo's tiny models), or when a value is NaN (a region without voxels above the
+noise-ceiling threshold), the fold is NaN with the reason.
 
 **Paired tests** (:func:`curve_tests`): at every size, A against the reference across participants, with
 :func:`braintune.statistics.paired_wilcoxon` (``scipy.stats.wilcoxon`` on A - reference, NaN pairs
@@ -266,6 +267,9 @@ def fold_reduction(curve: Mapping[int, float], reference_full: float, minutes_of
     if math.isnan(reference_full) or np.any(np.isnan(b)):
         bad = [k for k, v in zip(sizes, b, strict=True) if np.isnan(v)]
         return FoldReduction(nan, full, nan, False, f"NaN B (reference full-data {reference_full}, sizes {bad})")
+    if reference_full <= 0:
+        return FoldReduction(nan, full, nan, False,
+                             f"the reference's full-data B {reference_full:.4g} is not above 0: no alignment to reach")
     reached = np.flatnonzero(b >= reference_full)
     if reached.size == 0:
         return FoldReduction(nan, full, nan, False,

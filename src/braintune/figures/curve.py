@@ -32,7 +32,8 @@ def curve_figure(summary: pd.DataFrame, region: str):
     if rows.empty:
         raise ValueError(f"curve figure: no curve rows of region '{region}' (regions: {sorted(set(summary['region']))})")
     families = style.order_families(rows["family"])
-    fig, axes = plt.subplots(1, len(families), figsize=(3.6 * len(families), 3.0), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(families), figsize=(max(4.8, 3.6 * len(families)), 3.8), squeeze=False,
+                             sharey=True)
     for ax, family in zip(axes[0], families, strict=True):
         part = rows[rows["family"] == family]
         for variant in style.order_variants(part["variant"]):
@@ -48,8 +49,14 @@ def curve_figure(summary: pd.DataFrame, region: str):
         ax.set_title(style.family_label(family))
         ax.set_xlabel("Minutes of alignment training data")
     axes[0][0].set_ylabel(f"Normalised alignment\n({style.region_label(region)})")
-    axes[0][-1].legend(loc="best", fontsize="small")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0][1:]:  # a line only another family has
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False, fontsize="small", bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.07 * ((len(labels) + 1) // 2)))
     return fig
 
 
