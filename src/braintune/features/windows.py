@@ -180,6 +180,7 @@ def run_feature_job(
     device: str,
     batch_size: int,
     attrs: Mapping | None = None,
+    compile_frontend: bool | str = "auto",
 ) -> dict[str, str]:
     """Features of every story of one (family, variant, owner); resumable per story.
 
@@ -188,6 +189,8 @@ def run_feature_job(
         checkpoint_dir: ``save_pretrained`` directory of a fine-tuned variant (a braintuning
             ``model/``), or None for the family's pretrained model.
         batch_size: windows per forward pass (speed and memory only).
+        compile_frontend: ``features.compile_frontend`` (:func:`braintune.features.models.compile_frontend`;
+            speed only).
     Returns ``{story: 'computed' | 'resumed'}``.
     """
     from braintune.preprocess.audio import load_audio
@@ -209,7 +212,8 @@ def run_feature_job(
                 model = models.prepare_model(family_cfg, checkpoint_dir, models.resolve_device(device))
                 if next(model.parameters()).is_cuda:
                     models.use_matmul_positional_conv(model)
-                log.info("model on %s: %s", device, type(model).__name__)
+                compiled = models.compile_frontend(model, compile_frontend)
+                log.info("model on %s: %s%s", device, type(model).__name__, " (front end compiled)" if compiled else "")
             audio = load_audio(audio_paths[story], mmap=False)
             times, feats = extract_window_features(
                 model, audio, family_cfg["layers"], settings.context_s, settings.chunk_s,
