@@ -118,9 +118,11 @@ def extract_window_features(
         raise ValueError(f"story of {len(audio)} samples is shorter than one chunk ({chunk_s} s)")
     layers = [int(layer) for layer in layers]
     width = models.hidden_size(model)
-    out = {layer: np.empty((len(windows), width), dtype=np.float32) for layer in layers}
     bar = tqdm(total=len(windows), desc=desc, unit="win", disable=not progress, file=sys.stderr, mininterval=5)
     device = next(model.parameters()).device
+    # the selected frames stay on the device until the story is done: no per-batch copy back that would make
+    # the host wait for every forward (a story's features are a few hundred MB at most)
+    out = {layer: torch.empty((len(windows), width), dtype=torch.float32, device=device) for layer in layers}
     # the story goes to the device once; windows are gathered there (no host-side batch copies)
     signal = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(device)
     signal = torch.cat([signal, signal.new_zeros(1)])  # index len(audio) = a zero for padding
@@ -134,11 +136,12 @@ def extract_window_features(
         hidden = models.encoder_forward(model, batch, layers=layers)
         frames = torch.as_tensor([models.last_valid_frame(model, int(n)) for n in lengths], device=device)
         rows = torch.arange(len(idx), device=device)
+        where = torch.as_tensor(idx, device=device)
         for layer, h in zip(layers, hidden):
-            out[layer][idx] = h[rows, frames].float().cpu().numpy()
+            out[layer][where] = h[rows, frames].float()
         bar.update(len(idx))
     bar.close()
-    return windows.times, out
+    return windows.times, {layer: feats.cpu().numpy() for layer, feats in out.items()}
 
 
 @dataclass(frozen=True)
