@@ -33,9 +33,12 @@ HERE = Path(__file__).resolve().parent
 STAGES = {
     "features": (
         "features_benchmark.py",
-        ["--device", "cuda", "--sizes", "base", "whisper-small", "--batch-size", "64", "--windows", "512"],
+        ["--device", "cuda", "--sizes", "base", "whisper-small", "--batch-size", "64", "--windows", "512", "--compile"],
         ["--sizes", "tiny", "--windows", "8", "--repeats", "1", "--batch-size", "4", "--context-s", "4", "--chunk-s", "1"],
-        {"batched windows/s": r"^\S+\t\S+\t\d+\t\S+\t\d+\t([\d.]+)", "ratio vs one at a time": r"^\S+\t\S+\t\d+\t\S+\t\d+\t[\d.]+\t[\d.]+\t([\d.]+)"},
+        {"batched windows/s": r"^\S+\t\S+\t\d+\t\S+\t\d+\t([\d.]+)", "ratio vs one at a time": r"^\S+\t\S+\t\d+\t\S+\t\d+\t[\d.]+\t[\d.]+\t([\d.]+)",
+         # with --compile: columns 10-15 are frontend_ms_eager, compile_s, compiled_win_s, compile_ratio, ...
+         "front end ms eager": r"^(?:\S+\t){10}([\d.]+)\t", "compiled ratio": r"^(?:\S+\t){13}([\d.]+)\t",
+         "front end ms compiled": r"^(?:\S+\t){14}([\d.]+)\t"},
     ),
     "braintuning (wav2vec2)": (
         "braintuning_benchmark.py",

@@ -6,10 +6,14 @@ the same full-length windows (paper: 16 s context + 0.1 s chunk) go through
 ``braintune.features.windows.extract_window_features`` with ``--batch-size`` windows per forward
 and with one window per forward; the script prints windows/s of both and their ratio, checks that
 both give the same features, and on CUDA the model FLOPs per window (torch's FlopCounterMode),
-the achieved TFLOP/s and the fraction of the card's dense bf16 peak.
+the achieved TFLOP/s and the fraction of the card's dense bf16 peak. ``--compile`` adds the same batched
+run with the convolutional front end compiled (``features.compile_frontend``,
+:func:`braintune.features.models.compile_frontend`): its windows/s, the ratio to eager, the front end's
+milliseconds per batch eager and compiled (the share of a forward it takes), and the smallest per-layer
+correlation of its features with the eager ones.
 
     python benchmarks/features_benchmark.py                       # CPU: tiny and base
-    python benchmarks/features_benchmark.py --device cuda --sizes tiny base whisper-small --batch-size 64
+    python benchmarks/features_benchmark.py --device cuda --sizes tiny base whisper-small --batch-size 64 --compile
 """
 
 from __future__ import annotations
@@ -64,6 +68,18 @@ def flops_per_window(model, n_samples: int, device) -> float:
     return float(counter.get_total_flops())
 
 
+def frontend_seconds(model, audio: np.ndarray, batch: int, device, repeats: int) -> float:
+    """Seconds of the convolutional front end alone on ``batch`` copies of a window (wav2vec2/HuBERT), best of
+    ``repeats`` after a warm-up; NaN for Whisper."""
+    encoder = getattr(model, "feature_extractor", None)
+    if encoder is None:
+        return float("nan")
+    x = models.normalize_waveforms(torch.from_numpy(np.tile(audio, (batch, 1))).to(device))
+    with torch.no_grad(), models.autocast(device):
+        encoder(x)
+        return min(timed(lambda: encoder(x), device) for _ in range(repeats))
+
+
 def peak(device) -> float | None:
     if device.type != "cuda":
         return None
@@ -104,6 +120,25 @@ def run(size: str, args, device) -> dict:
         "batched_win_s": rate_b, "single_win_s": rate_1, "ratio": rate_b / rate_1, "max_rel_dev": max_dev,
         "same_features": max_dev < tol,
     }
+    if args.compile:
+        window = audio[-int(round((context + chunk) * models.SAMPLE_RATE)):]
+        row["frontend_ms_eager"] = 1e3 * frontend_seconds(model, window, args.batch_size, device, args.repeats)
+        compiled = models.prepare_model(cfg, device=device)
+        if device.type == "cuda" and not args.cudnn_posconv:
+            models.use_matmul_positional_conv(compiled)
+        row.update(dict.fromkeys(("compile_s", "compiled_win_s", "compile_ratio", "frontend_ms_compiled",
+                                  "min_corr_compiled"), float("nan")))  # Whisper: nothing to compile
+        if models.compile_frontend(compiled, True):
+            row["compile_s"] = timed(lambda: extract_window_features(compiled, audio, layers, context, chunk,
+                                                                     batch_size=args.batch_size, select=select), device)
+            out = {}
+            rate_c = n_windows / min(timed(lambda: out.update(r=extract_window_features(
+                compiled, audio, layers, context, chunk, batch_size=args.batch_size, select=select)), device)
+                for _ in range(args.repeats))
+            row["compiled_win_s"], row["compile_ratio"] = rate_c, rate_c / rate_b
+            row["frontend_ms_compiled"] = 1e3 * frontend_seconds(compiled, window, args.batch_size, device, args.repeats)
+            row["min_corr_compiled"] = min(float(np.corrcoef(out["r"][1][k].ravel(), feats_b[k].ravel())[0, 1])
+                                           for k in layers)
     if device.type == "cuda":
         flops = flops_per_window(model, int(round((context + chunk) * models.SAMPLE_RATE)), device)
         row["gflop_per_window"] = flops / 1e9
@@ -131,6 +166,7 @@ def main() -> None:
     parser.add_argument("--chunk-s", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cudnn-posconv", action="store_true", help="keep cuDNN's positional convolution (the slow path)")
+    parser.add_argument("--compile", action="store_true", help="also time the batched run with the front end compiled")
     args = parser.parse_args()
     device = models.resolve_device(args.device)
     args.batch_size = args.batch_size or (64 if device.type == "cuda" else 16)

@@ -203,3 +203,24 @@ def test_matmul_positional_conv_is_the_same_convolution(built):
     for x_, y_ in zip(before, after):
         torch.testing.assert_close(x_, y_, rtol=1e-4, atol=1e-5)
     assert not models.use_matmul_positional_conv(built["whisper"])
+
+
+def test_compiled_front_end_gives_the_eager_features(built):
+    """features.compile_frontend: the compiled wav2vec2 CNN gives the eager hidden states (r >= 0.9999 per layer,
+    as the device check asks of bf16 features) with the same module tree; ``auto`` leaves a CPU model eager (its
+    runs stay bit-reproducible) and Whisper has nothing to compile."""
+    audio = _audio(1.3)
+    model = models.build_model(FAMILIES["wav2vec2"])
+    keys = list(model.state_dict())
+    assert not models.compile_frontend(model, "auto") and not models.compile_frontend(model, False)
+    with torch.no_grad():
+        eager = models.encoder_forward(model, audio)
+        assert models.compile_frontend(model, True)
+        compiled = models.encoder_forward(model, audio)
+    assert list(model.state_dict()) == keys
+    for e, c in zip(eager, compiled, strict=True):
+        assert np.corrcoef(e.numpy().ravel(), c.numpy().ravel())[0, 1] >= 0.9999
+        torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-4)
+    assert not models.compile_frontend(built["whisper"], True)
+    with pytest.raises(ValueError, match="features.compile_frontend"):
+        models.compile_frontend(model, "yes")

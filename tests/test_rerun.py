@@ -86,6 +86,7 @@ _VAL = list(_DEMO["stories"]["braintuning_val"])
 CASES = [
     ("nothing", {}, set()),
     ("features.batch_size", {"features": {"batch_size": 1}}, set()),
+    ("features.compile_frontend", {"features": {"compile_frontend": True}}, set()),
     ("alignment.n_targets_batch", {"alignment": {"n_targets_batch": 97}}, set()),
     ("alignment.threads", {"alignment": {"threads": 2}}, set()),
     ("preprocess.chunk_voxels", {"preprocess": {"chunk_voxels": 1000}}, set()),

@@ -189,7 +189,7 @@ def file_md5(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def set_cache_dirs(base: str | os.PathLike) -> None:
-    """Keep every tool's caches inside the working directory (pycortex, matplotlib, HF).
+    """Keep every tool's caches inside the working directory (pycortex, matplotlib, HF, torch.compile).
 
     A variable the user has set is kept. A Hugging Face token saved by `huggingface-cli login` (in the
     user's default HF home) stays usable for gated models through ``HF_TOKEN_PATH``.
@@ -205,6 +205,8 @@ def set_cache_dirs(base: str | os.PathLike) -> None:
         ("XDG_CACHE_HOME", "cache"),
         ("MPLCONFIGDIR", "matplotlib"),
         ("HF_HOME", "huggingface"),
+        ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"),  # features.compile_frontend's kernels
+        ("TRITON_CACHE_DIR", "triton"),
     ):
         target = base / sub
         target.mkdir(parents=True, exist_ok=True)

@@ -19,5 +19,6 @@ run_feature_job(
     checkpoint_dir=smk.input.get("checkpoint"),
     device=smk.params.device,
     batch_size=int(smk.config["features"]["batch_size"]),  # speed only: not a param
+    compile_frontend=smk.config["features"]["compile_frontend"],  # speed only: not a param
     attrs={"family": wc.family, "variant": wc.variant, "owner": wc.owner},
 )

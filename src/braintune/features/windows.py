@@ -118,9 +118,11 @@ def extract_window_features(
         raise ValueError(f"story of {len(audio)} samples is shorter than one chunk ({chunk_s} s)")
     layers = [int(layer) for layer in layers]
     width = models.hidden_size(model)
-    out = {layer: np.empty((len(windows), width), dtype=np.float32) for layer in layers}
     bar = tqdm(total=len(windows), desc=desc, unit="win", disable=not progress, file=sys.stderr, mininterval=5)
     device = next(model.parameters()).device
+    # the selected frames stay on the device until the story is done: no per-batch copy back that would make
+    # the host wait for every forward (a story's features are a few hundred MB at most)
+    out = {layer: torch.empty((len(windows), width), dtype=torch.float32, device=device) for layer in layers}
     # the story goes to the device once; windows are gathered there (no host-side batch copies)
     signal = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(device)
     signal = torch.cat([signal, signal.new_zeros(1)])  # index len(audio) = a zero for padding
@@ -134,11 +136,12 @@ def extract_window_features(
         hidden = models.encoder_forward(model, batch, layers=layers)
         frames = torch.as_tensor([models.last_valid_frame(model, int(n)) for n in lengths], device=device)
         rows = torch.arange(len(idx), device=device)
+        where = torch.as_tensor(idx, device=device)
         for layer, h in zip(layers, hidden):
-            out[layer][idx] = h[rows, frames].float().cpu().numpy()
+            out[layer][where] = h[rows, frames].float()
         bar.update(len(idx))
     bar.close()
-    return windows.times, out
+    return windows.times, {layer: feats.cpu().numpy() for layer, feats in out.items()}
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ def run_feature_job(
     device: str,
     batch_size: int,
     attrs: Mapping | None = None,
+    compile_frontend: bool | str = "auto",
 ) -> dict[str, str]:
     """Features of every story of one (family, variant, owner); resumable per story.
 
@@ -188,6 +192,8 @@ def run_feature_job(
         checkpoint_dir: ``save_pretrained`` directory of a fine-tuned variant (a braintuning
             ``model/``), or None for the family's pretrained model.
         batch_size: windows per forward pass (speed and memory only).
+        compile_frontend: ``features.compile_frontend`` (:func:`braintune.features.models.compile_frontend`;
+            speed only).
     Returns ``{story: 'computed' | 'resumed'}``.
     """
     from braintune.preprocess.audio import load_audio
@@ -209,7 +215,8 @@ def run_feature_job(
                 model = models.prepare_model(family_cfg, checkpoint_dir, models.resolve_device(device))
                 if next(model.parameters()).is_cuda:
                     models.use_matmul_positional_conv(model)
-                log.info("model on %s: %s", device, type(model).__name__)
+                compiled = models.compile_frontend(model, compile_frontend)
+                log.info("model on %s: %s%s", device, type(model).__name__, " (front end compiled)" if compiled else "")
             audio = load_audio(audio_paths[story], mmap=False)
             times, feats = extract_window_features(
                 model, audio, family_cfg["layers"], settings.context_s, settings.chunk_s,

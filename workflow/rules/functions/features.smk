@@ -1,7 +1,7 @@
 # Functions and settings of the features stage: paths, input functions, settings, resources, targets.
 # The rules are in workflow/rules/features.smk (Snakemake's linter asks to keep functions and rules
-# in separate files). features.batch_size changes speed only: the extract script reads it from the
-# config, it is no param.
+# in separate files). features.batch_size and features.compile_frontend change speed only: the extract
+# script reads them from the config, they are no params.
 
 from braintune.features.descriptors import DescriptorSettings
 from braintune.features.design import DesignSettings
