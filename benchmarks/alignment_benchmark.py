@@ -2,14 +2,15 @@
 the reference's score accumulated in float64, voxel batches) against a plain per-alpha numpy ridge on the
 same data and splits.
 
-Prints wall time, peak memory and their ratios, and how often both choose the same alpha.
+Prints wall time, peak memory and their ratios, and how often both choose the same alpha;
+``--reference-voxels`` also holds our alphas to the same fit in float64 on the CPU.
 
     # CPU, small (the numbers in docs/performance.md)
     OMP_NUM_THREADS=2 python benchmarks/alignment_benchmark.py --n-samples 2000 --n-features 768 --n-voxels 10000
     # one real-size layer on a GPU (8,700 TRs x 3,072 features x 95,000 voxels); the naive baseline
     # runs on a voxel subset and is scaled linearly (it is linear in voxels)
     python benchmarks/alignment_benchmark.py --backend torch_cuda --n-samples 8700 --n-features 3072 \
-        --n-voxels 95000 --naive-voxels 2000 --batch auto
+        --n-voxels 95000 --naive-voxels 2000 --reference-voxels 2000 --batch auto
 
 Peak memory: tracemalloc (numpy allocations, CPU backends) or torch.cuda.max_memory_allocated
 (torch_cuda), plus the process's maximum resident set size.
@@ -18,6 +19,7 @@ Peak memory: tracemalloc (numpy allocations, CPU backends) or torch.cuda.max_mem
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import resource
 import time
@@ -109,6 +111,9 @@ def main() -> None:
     parser.add_argument("--naive-voxels", type=int, default=None,
                         help="run the naive baseline on this many voxels and scale its time linearly")
     parser.add_argument("--skip-naive", action="store_true", help="time and measure our fit only")
+    parser.add_argument("--reference-voxels", type=int, default=0,
+                        help="also fit this many voxels with the same code in float64 on the CPU (numpy) and report "
+                        "on how many of them our fit chose the same alpha")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -135,6 +140,15 @@ def main() -> None:
     use_backend("numpy")
     print(f"ours : {t_ours:8.2f} s  peak {m_ours:6.2f} GiB  mean test r {np.nanmean(rho):.3f}")
 
+    if args.reference_voxels:
+        # the same fit (splits, alphas, score) in float64 on the CPU: what the GPU's float32 choice is held to
+        v_ref = min(args.reference_voxels, args.n_voxels)
+        reference = dataclasses.replace(settings, backend="numpy", dtype="float64")
+        ref_fit, t_ref, _ = measure(lambda: fit_ridge_cv(X, Y[:, :v_ref], splits, reference, RidgeBatches()), "numpy")
+        use_backend("numpy")
+        equal = np.mean(ref_fit.alphas == fit.alphas[:v_ref])
+        print(f"alphas equal to the CPU float64 fit on {100 * equal:.2f}% of {v_ref} voxels "
+              f"(the float64 fit: {t_ref:.1f} s)")
     if args.skip_naive:
         print(f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
         return

@@ -7,7 +7,8 @@ feature encoder; Whisper log-mel + conv1/conv2) every step, and gathering its ou
 are counted with ``torch.utils.flop_counter.FlopCounterMode`` as executed: the cached step does not run the
 front end, so its work is not counted; MFU on CUDA = achieved FLOP/s / the card's dense bf16 peak
 (``--peak-tflops``). Also prints the one-off cost of building the cache, the largest output difference between
-the two ways (0 on CPU), and the cache's size for a paper subject (8,738 training windows).
+the two ways (0 on CPU), and the cache's size for a paper subject (8,738 training windows). ``--profile`` adds
+each mode's time by kernel class (``gpu_profile.kernel_breakdown``), which explains the MFU gap.
 
     python benchmarks/bench_cnncache.py                                   # tiny wav2vec2 on CPU, < 1 min
     python benchmarks/bench_cnncache.py --size base --device cuda [--arch whisper]
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from braintuning_benchmark import make, sync  # noqa: E402
+from gpu_profile import kernel_breakdown  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from braintune.braintuning.cnncache import FrontendCache  # noqa: E402
@@ -76,6 +78,8 @@ def main():
     parser.add_argument("--steps", type=int, default=5, help="timed steps per mode (their median is reported)")
     parser.add_argument("--voxels", type=int, default=None, help="head outputs (cpu 200, cuda 25,000)")
     parser.add_argument("--peak-tflops", type=float, default=989.4, help="dense bf16 peak of the card (H100/H200 SXM)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one step of each mode: its time by kernel class and top kernels")
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -132,6 +136,9 @@ def main():
               f"{'-' if mem is None else f'{mem:.1f}'} |")
     (r0, f0, _), (r1, f1, _) = rows.values()
     print(f"ratio cached/recompute: samples/s {r1 / r0:.2f}x, executed FLOPs per step {f1 / f0:.2f}x")
+    if args.profile:  # where the time goes that MFU leaves unused
+        for name, step in modes.items():
+            print(kernel_breakdown(lambda step=step: step(batch), device, f"{args.arch} {name}"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ the achieved TFLOP/s and the fraction of the card's dense bf16 peak. ``--compile
 run with the convolutional front end compiled (``features.compile_frontend``,
 :func:`braintune.features.models.compile_frontend`): its windows/s, the ratio to eager, the front end's
 milliseconds per batch eager and compiled (the share of a forward it takes), and the smallest per-layer
-correlation of its features with the eager ones.
+correlation of its features with the eager ones. ``--profile`` prints one batch's time by kernel class
+(``gpu_profile.kernel_breakdown``): what keeps the forward below the card's peak.
 
     python benchmarks/features_benchmark.py                       # CPU: tiny and base
     python benchmarks/features_benchmark.py --device cuda --sizes tiny base whisper-small --batch-size 64 --compile
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from gpu_profile import kernel_breakdown
 
 from braintune.config import load_config
 from braintune.features import models
@@ -139,6 +141,13 @@ def run(size: str, args, device) -> dict:
             row["frontend_ms_compiled"] = 1e3 * frontend_seconds(compiled, window, args.batch_size, device, args.repeats)
             row["min_corr_compiled"] = min(float(np.corrcoef(out["r"][1][k].ravel(), feats_b[k].ravel())[0, 1])
                                            for k in layers)
+    if args.profile:
+        profiled = compiled if args.compile and row["compiled_win_s"] == row["compiled_win_s"] else model
+        one_batch = slice(select.stop - args.batch_size, select.stop)
+        print(kernel_breakdown(lambda: extract_window_features(profiled, audio, layers, context, chunk,
+                                                               batch_size=args.batch_size, select=one_batch),
+                               device, f"{size}, one batch of {args.batch_size} windows"
+                               f"{', front end compiled' if profiled is not model else ''}"), flush=True)
     if device.type == "cuda":
         flops = flops_per_window(model, int(round((context + chunk) * models.SAMPLE_RATE)), device)
         row["gflop_per_window"] = flops / 1e9
@@ -167,6 +176,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cudnn-posconv", action="store_true", help="keep cuDNN's positional convolution (the slow path)")
     parser.add_argument("--compile", action="store_true", help="also time the batched run with the front end compiled")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile one batch of full windows (compiled front end with --compile): time by kernel class")
     args = parser.parse_args()
     device = models.resolve_device(args.device)
     args.batch_size = args.batch_size or (64 if device.type == "cuda" else 16)
