@@ -53,7 +53,7 @@ CACHE_HEADLINE = {"samples/s cached": r"^\| cached front end \| ([\d.]+)",
                   "ratio": r"ratio cached/recompute: samples/s ([\d.]+)x", "time by kernel class": PROFILE}
 
 #: stage -> (script, arguments on a GPU, arguments of the reduced CPU run, regexes of the headline numbers), in the
-#: order they run: what the issue's targets depend on first, so that a run cut short by its budget keeps those
+#: order they run: what the performance targets (docs/performance.md) depend on first, so that a run cut short keeps those
 STAGES = {
     "features": (
         "features_benchmark.py",
@@ -61,10 +61,7 @@ STAGES = {
          "--profile"],
         ["--sizes", "tiny", "--windows", "8", "--repeats", "1", "--batch-size", "4", "--context-s", "4", "--chunk-s", "1",
          "--compile", "--profile"],
-        {"batched windows/s": r"^\S+\t\S+\t\d+\t\S+\t\d+\t([\d.]+)", "ratio vs one at a time": r"^\S+\t\S+\t\d+\t\S+\t\d+\t[\d.]+\t[\d.]+\t([\d.]+)",
-         # with --compile: columns 10-15 are frontend_ms_eager, compile_s, compiled_win_s, compile_ratio, ...
-         "front end ms eager": r"^(?:\S+\t){10}([\d.]+)\t", "compiled ratio": r"^(?:\S+\t){13}([\d.]+)\t",
-         "front end ms compiled": r"^(?:\S+\t){14}([\d.]+)\t", "time by kernel class": PROFILE},
+        {"": r"^summary (.*)$", "time by kernel class": PROFILE},
     ),
     "braintuning cache (wav2vec2)": (
         "bench_cnncache.py",
@@ -130,7 +127,7 @@ def headline(patterns: dict[str, str], output: str) -> str:
     for name, pattern in patterns.items():
         values = re.findall(pattern, output, re.M)
         if values:
-            found.append(f"{name} " + " / ".join(v.strip() for v in values))
+            found.append(f"{name} ".lstrip() + " / ".join(v.strip() for v in values))
     return "; ".join(found) or "-"
 
 

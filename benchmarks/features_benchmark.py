@@ -165,6 +165,23 @@ def run(size: str, args, device) -> dict:
     return row
 
 
+def summary(row: dict) -> str:
+    """The row's headline numbers in one line (what benchmarks/device.py puts in its table)."""
+    parts = [f"batched {row['batched_win_s']:.1f} windows/s, ratio {row['ratio']:.2f} vs one at a time"]
+    frac = row.get("frac_bf16_peak", float("nan"))
+    if frac == frac:
+        parts.append(f"{frac:.1%} of bf16 peak")
+    if row.get("compiled_win_s", float("nan")) == row.get("compiled_win_s", float("nan")):
+        compiled = f"front end compiled: {row['compiled_win_s']:.1f} windows/s, ratio {row['compile_ratio']:.2f} vs eager"
+        if frac == frac:
+            compiled += f", {frac * row['compile_ratio']:.1%} of bf16 peak"  # same FLOPs per window
+        parts.append(compiled + f", front end {row['frontend_ms_eager']:.1f} -> {row['frontend_ms_compiled']:.1f} ms "
+                     f"per batch, min r vs eager {row['min_corr_compiled']:.6f}")
+    if "min_corr_vs_cpu_fp32" in row:
+        parts.append(f"min r vs CPU float32 {row['min_corr_vs_cpu_fp32']:.6f}")
+    return f"summary {row['size']}: " + "; ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -191,6 +208,7 @@ def main() -> None:
             header = list(row)
             print("\t".join(header))
         print("\t".join(f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in header), flush=True)
+        print(summary(row), flush=True)
 
 
 if __name__ == "__main__":
