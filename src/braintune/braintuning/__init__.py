@@ -9,6 +9,8 @@
 - :mod:`.targets`: BigSLM (Whisper decoder) and text-LM targets per response row.
 - :mod:`.stimulus`: self-supervised wav2vec2 training on the stimulus audio (stimulus-tuned).
 - :mod:`.lora`, :mod:`.multi`: LoRA adapters, and joint brain-tuning of one model on several participants'
-  responses in a common space (the authors' follow-up; not yet wired into the workflow).
-- :mod:`.variants`: variant names -> what is trained; :mod:`.run`: the stage's jobs.
+  responses in a common space (the authors' follow-up: the ``multibraintuned`` variant, rule
+  ``braintuning_multi``; the common space comes from the ``commonspace`` stage).
+- :mod:`.variants`: variant names -> what is trained; :mod:`.plan`: settings and job sizing at DAG time
+  (no torch); :mod:`.run`: the stage's jobs.
 """
