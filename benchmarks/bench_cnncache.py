@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from braintuning_benchmark import make, sync  # noqa: E402
-from gpu_profile import kernel_breakdown  # noqa: E402
+from gpu_profile import count_syncs, kernel_breakdown  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from braintune.braintuning.cnncache import FrontendCache  # noqa: E402
@@ -136,6 +136,8 @@ def main():
               f"{'-' if mem is None else f'{mem:.1f}'} |")
     (r0, f0, _), (r1, f1, _) = rows.values()
     print(f"ratio cached/recompute: samples/s {r1 / r0:.2f}x, executed FLOPs per step {f1 / f0:.2f}x")
+    if cuda:  # 0 lets the host queue the next step while the GPU runs this one
+        print(f"host waits for the GPU per cached step: {count_syncs(lambda: cached(batch), device)}")
     if args.profile:  # where the time goes that MFU leaves unused
         for name, step in modes.items():
             print(kernel_breakdown(lambda step=step: step(batch), device, f"{args.arch} {name}"))

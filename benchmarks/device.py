@@ -50,7 +50,8 @@ MIN_STAGE_S = 30.0
 PROFILE = r"^profile (?:[^:]*cached front end|[^:]*one batch[^:]*): .*kernel classes: ((?:[^,]+,){2}[^,]+)"
 CACHE_HEADLINE = {"samples/s cached": r"^\| cached front end \| ([\d.]+)",
                   "MFU": r"^\| cached front end \|(?:[^|]*\|){3} ([\d.]+%)",
-                  "ratio": r"ratio cached/recompute: samples/s ([\d.]+)x", "time by kernel class": PROFILE}
+                  "ratio": r"ratio cached/recompute: samples/s ([\d.]+)x",
+                  "host waits per step": r"host waits for the GPU per cached step: (\d+)", "time by kernel class": PROFILE}
 
 #: stage -> (script, arguments on a GPU, arguments of the reduced CPU run, regexes of the headline numbers), in the
 #: order they run: what the performance targets (docs/performance.md) depend on first, so that a run cut short keeps those

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gpu_profile import kernel_breakdown
+from gpu_profile import count_syncs, kernel_breakdown
 
 from braintune.config import load_config
 from braintune.features import models
@@ -149,6 +149,8 @@ def run(size: str, args, device) -> dict:
                                device, f"{size}, one batch of {args.batch_size} windows"
                                f"{', front end compiled' if profiled is not model else ''}"), flush=True)
     if device.type == "cuda":
+        # host waits for the GPU during one story of n_windows windows (reading the features back at its end)
+        row["syncs_per_story"] = count_syncs(lambda: go(args.batch_size), device)
         flops = flops_per_window(model, int(round((context + chunk) * models.SAMPLE_RATE)), device)
         row["gflop_per_window"] = flops / 1e9
         row["tflop_s"] = flops * rate_b / 1e12
@@ -179,6 +181,8 @@ def summary(row: dict) -> str:
                      f"per batch, min r vs eager {row['min_corr_compiled']:.6f}")
     if "min_corr_vs_cpu_fp32" in row:
         parts.append(f"min r vs CPU float32 {row['min_corr_vs_cpu_fp32']:.6f}")
+    if "syncs_per_story" in row:
+        parts.append(f"{row['syncs_per_story']} host waits per story of {row['windows']} windows")
     return f"summary {row['size']}: " + "; ".join(parts)
 
 

@@ -58,3 +58,22 @@ def kernel_breakdown(step, device: torch.device, label: str, top: int = 8) -> st
     for name, t in sorted(times, key=lambda kv: -kv[1])[:top]:
         lines.append(f"  {100 * t / total:5.1f}%  {classify(name):<20} {name[:110]}")
     return "\n".join(lines)
+
+
+def count_syncs(step, device: torch.device) -> int | None:
+    """How many times ``step()`` makes the host wait for the GPU (``torch.cuda.set_sync_debug_mode`` warnings:
+    reading a value back, a pageable copy, an explicit synchronize); None off CUDA. A loop that waits once per
+    batch cannot queue the next batch's kernels while the current one runs."""
+    if device.type != "cuda":
+        return None
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message).lower() for w in caught)

@@ -153,7 +153,9 @@ class FrontendCache:
 
     def features(self, index: np.ndarray) -> torch.Tensor:
         """The cached front-end output (B, frames, channels) of global sample indices, on the training device."""
-        idx = torch.as_tensor(np.asarray(index, dtype=np.int64), device=self.store.device)
+        idx = torch.from_numpy(np.asarray(index, dtype=np.int64))
+        if self.store.device.type == "cuda":  # pinned and asynchronous: a pageable copy would wait for the GPU
+            idx = idx.pin_memory().to(self.store.device, non_blocking=True)
         batch = self.store.index_select(0, idx)
         if batch.device.type != self.device.type:  # a host-memory cache of a GPU run: pinned for the copy
             batch = batch.pin_memory().to(self.device, non_blocking=True)

@@ -433,7 +433,8 @@ def _step(model: MultiTuner, optimizer: torch.optim.Optimizer, inputs: torch.Ten
     """One optimiser step on a batch, accumulated over micro-batches (each micro-batch's per-sample losses
     summed and divided by the batch size: the gradient of the batch mean); ``mask`` (B, K): the outputs in each
     sample's loss (None: all). Returns the batch's sums of the per-sample losses and of the squared errors (over
-    the masked outputs), and the number of (sample, output) pairs in the latter."""
+    the masked outputs; 0-dim float32 tensors on the device, left unread so that the host does not wait for the
+    step), and the number of (sample, output) pairs in the latter."""
     settings = model.settings
     optimizer.zero_grad(set_to_none=True)
     n = inputs.shape[0]
@@ -451,7 +452,7 @@ def _step(model: MultiTuner, optimizer: torch.optim.Optimizer, inputs: torch.Ten
         squares.append((_keep(pred.detach() - t, m) ** 2).sum())
     optimizer.step()
     n_pairs = targets.numel() if mask is None else int(mask.sum())
-    return float(torch.stack(losses).sum()), float(torch.stack(squares).sum()), n_pairs
+    return torch.stack(losses).sum(), torch.stack(squares).sum(), n_pairs
 
 
 def evaluate_multi(
@@ -622,7 +623,9 @@ def train_multi(
         steps_after = scheduler_steps(order, settings.schedule_stepping)
         source = _BatchSource(order, train_stim, train_offsets, train_sets, masks)
         lr_lora, lr_head = (group["lr"] for group in optimizer.param_groups)
-        loss_sum, square_sum, n_samples, n_pairs = 0.0, 0.0, 0, 0
+        # summed on the device in float64 (as host floats would) and read once per epoch: no sync per step
+        loss_sum, square_sum = (torch.zeros((), dtype=torch.float64, device=device) for _ in range(2))
+        n_samples, n_pairs = 0, 0
         for b, (inputs, targets) in enumerate(_order_batches(source, device, workers, train_cache)):
             batch_loss, batch_squares, batch_pairs = _step(model, optimizer, inputs, targets, source.mask(b), device,
                                                            window)
@@ -636,8 +639,8 @@ def train_multi(
         val = evaluate_multi(model, val_sets, val_stim, val_offsets, settings.micro, device, workers, val_cache, masks)
         val_mse = float(np.mean(list(val.values())))
         row = {
-            "epoch": epoch, "step": step, "train_loss": loss_sum / max(n_samples, 1),
-            "train_mse": square_sum / max(n_pairs, 1), "val_mse": val_mse,
+            "epoch": epoch, "step": step, "train_loss": float(loss_sum) / max(n_samples, 1),
+            "train_mse": float(square_sum) / max(n_pairs, 1), "val_mse": val_mse,
             **{f"val_mse_{s}": v for s, v in val.items()},
             "lr_lora": lr_lora, "lr_head": lr_head, "seconds": time.perf_counter() - t0,
         }

@@ -198,16 +198,16 @@ def evaluate(
     model.eval()
     dataset.plan(micro_batch, shuffle=False)
     window = None if cache is None else cache.window
-    total, count = 0.0, 0
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0  # read once, at the end
     with torch.no_grad():
         for inputs, targets in iter_batches(dataset, device, workers, cache):
             inputs = inputs.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             with models.autocast(device):
                 pred = predict(model, inputs, window)
-            total += float(F.mse_loss(pred.float(), targets, reduction="sum"))
+            total += F.mse_loss(pred.float(), targets, reduction="sum")
             count += targets.numel()
-    return total / max(count, 1)
+    return float(total) / max(count, 1)
 
 
 def optimizer_step(
@@ -215,7 +215,8 @@ def optimizer_step(
     device: torch.device, cached_window: int | None = None,
 ) -> tuple[float, int]:
     """One optimiser step on a batch, accumulated over micro-batches (each micro-batch's mean MSE weighted by
-    its share of the batch, so the gradient equals the full batch's). Returns (sum of squared errors, count).
+    its share of the batch, so the gradient equals the full batch's). Returns (sum of squared errors, count):
+    the sum a 0-dim float32 tensor on the device, left unread so that the host does not wait for the step.
 
     ``inputs``: waveforms (B, samples); or, with ``cached_window`` (samples per window) given, the cached
     front-end output of such windows (B, frames, channels; :meth:`FrontendCache.features`).
@@ -232,7 +233,7 @@ def optimizer_step(
         (loss * (t.shape[0] / n)).backward()
         losses.append(loss.detach() * t.numel())
     optimizer.step()
-    return float(torch.stack(losses).sum()), targets.numel()
+    return torch.stack(losses).sum(), targets.numel()
 
 
 def _set_train_mode(model: BrainTuner, backbone_dropout: bool) -> None:
@@ -323,7 +324,8 @@ def train(
         _set_train_mode(model, backbone_dropout)
         train_set.plan(batch, shuffle, seed, epoch)
         lr_bb, lr_head = (group["lr"] for group in optimizer.param_groups)
-        total, count = 0.0, 0
+        # summed on the device in float64 (as a host float would) and read once per epoch: no sync per step
+        total, count = torch.zeros((), dtype=torch.float64, device=device), 0
         for inputs, targets in iter_batches(train_set, device, workers, train_cache):
             batch_sum, batch_count = optimizer_step(model, optimizer, inputs, targets, micro, device, window)
             total += batch_sum
@@ -335,7 +337,7 @@ def train(
         if not per_step:
             scheduler.step()
         row = {
-            "epoch": epoch, "step": step, "train_mse": total / max(count, 1), "val_mse": val_mse,
+            "epoch": epoch, "step": step, "train_mse": float(total) / max(count, 1), "val_mse": val_mse,
             "lr_backbone": lr_bb, "lr_head": lr_head, "seconds": time.perf_counter() - t0,
         }
         curve.append(row)

@@ -126,17 +126,23 @@ def extract_window_features(
     # the story goes to the device once; windows are gathered there (no host-side batch copies)
     signal = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(device)
     signal = torch.cat([signal, signal.new_zeros(1)])  # index len(audio) = a zero for padding
-    for idx in _batches(model, windows, batch_size):
-        lengths = windows.lengths[idx]
-        offsets = torch.arange(int(lengths.max()), device=device)
-        starts = torch.as_tensor(windows.starts[idx], device=device)[:, None]
-        ends = torch.as_tensor(windows.ends[idx], device=device)[:, None]
-        positions = starts + offsets
-        batch = signal[torch.where(positions < ends, positions, len(audio))]  # right-padded with zeros
+    # every batch's window bounds and output frames go to the device once, in batch order: a batch is then a
+    # slice of them, and no host-to-device copy inside the loop makes the host wait for the previous forward
+    batches = _batches(model, windows, batch_size)
+    order = np.concatenate(batches)
+    lengths = windows.lengths[order]
+    frame_of = {int(n): models.last_valid_frame(model, int(n)) for n in np.unique(lengths)}
+    frames = np.array([frame_of[int(n)] for n in lengths], dtype=np.int64)
+    bounds = torch.as_tensor(np.stack([order, windows.starts[order], windows.ends[order], frames]), device=device)
+    lo = 0
+    for idx in batches:
+        where, starts, ends, frames = bounds[:, lo : lo + len(idx)]
+        lo += len(idx)
+        offsets = torch.arange(int(windows.lengths[idx].max()), device=device)
+        positions = starts[:, None] + offsets
+        batch = signal[torch.where(positions < ends[:, None], positions, len(audio))]  # right-padded with zeros
         hidden = models.encoder_forward(model, batch, layers=layers)
-        frames = torch.as_tensor([models.last_valid_frame(model, int(n)) for n in lengths], device=device)
         rows = torch.arange(len(idx), device=device)
-        where = torch.as_tensor(idx, device=device)
         for layer, h in zip(layers, hidden):
             out[layer][where] = h[rows, frames].float()
         bar.update(len(idx))
