@@ -224,3 +224,31 @@ def test_compiled_front_end_gives_the_eager_features(built):
     assert not models.compile_frontend(built["whisper"], True)
     with pytest.raises(ValueError, match="features.compile_frontend"):
         models.compile_frontend(model, "yes")
+
+
+def _failing_compile(fn, **kwargs):
+    def compiled(*args, **kw):
+        raise RuntimeError("backend compiler failed: no C compiler found\nmore detail")
+    return compiled
+
+
+def test_front_end_runs_eagerly_when_auto_compilation_fails(monkeypatch, caplog):
+    """``auto`` (on a GPU node whose compiler stack cannot build the kernels): a warning, then the eager front end,
+    with the features of a model never compiled; ``true`` raises the compiler's error instead."""
+    audio = _audio(1.3)
+    with torch.no_grad():
+        eager = models.encoder_forward(models.build_model(FAMILIES["wav2vec2"]), audio)
+    monkeypatch.setattr(torch, "compile", _failing_compile)
+    model = models.build_model(FAMILIES["wav2vec2"])
+    models._compile_forward(model.feature_extractor, fallback=True)  # what compile_frontend(model, "auto") does on CUDA
+    with torch.no_grad(), caplog.at_level("WARNING", logger="braintune.features.models"):
+        for _ in range(2):  # the second call goes straight to the eager forward
+            for e, x in zip(eager, models.encoder_forward(model, audio), strict=True):
+                assert torch.equal(e, x)
+    assert [r.getMessage() for r in caplog.records] == [
+        "features.compile_frontend auto: compiling the front end failed (RuntimeError: backend compiler failed: "
+        "no C compiler found); running it eagerly"]
+    strict = models.build_model(FAMILIES["wav2vec2"])
+    assert models.compile_frontend(strict, True)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="no C compiler"):
+        models.encoder_forward(strict, audio)

@@ -491,7 +491,9 @@ def compile_frontend(model: torch.nn.Module, setting: bool | str = "auto") -> bo
     epilogues (static shapes: windows of one length share a batch, a new length compiles once more). The module
     tree, parameters and state dict are unchanged (the module's ``forward`` is replaced). Compiled kernels round
     differently, so ``auto`` leaves CPU runs eager and bit-reproducible; Whisper's front end (two convolutions on
-    the log-mel spectrogram) is small and left alone.
+    the log-mel spectrogram) is small and left alone. Compilation happens at the first call of a window length;
+    where it fails (a GPU node whose compiler stack cannot build the kernels), ``auto`` logs a warning and runs
+    the front end eagerly from then on, whereas ``true`` raises.
     """
     if setting not in (True, False, "auto"):
         raise ValueError(f"features.compile_frontend: {setting!r}; expected true, false or auto")
@@ -501,8 +503,31 @@ def compile_frontend(model: torch.nn.Module, setting: bool | str = "auto") -> bo
     encoder = getattr(model, "feature_extractor", None)
     if architecture_of_model(model) not in ("wav2vec2", "hubert") or encoder is None:
         return False
-    encoder.forward = torch.compile(encoder.forward, dynamic=False)
+    _compile_forward(encoder, fallback=setting == "auto")
     return True
+
+
+def _compile_forward(module: torch.nn.Module, fallback: bool) -> None:
+    """Replace ``module.forward`` by its :func:`torch.compile` (static shapes); with ``fallback``, a compilation
+    that fails at a call logs a warning and restores the eager forward for that call and every later one."""
+    eager, compiled = module.forward, torch.compile(module.forward, dynamic=False)
+    if not fallback:
+        module.forward = compiled
+        return
+
+    def forward(*args, **kwargs):
+        try:
+            return compiled(*args, **kwargs)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as err:  # any compiler failure: the eager forward is the same function
+            first = str(err).splitlines()[0] if str(err) else ""
+            log.warning("features.compile_frontend auto: compiling the front end failed (%s: %s); running it eagerly",
+                        type(err).__name__, first)
+            module.forward = eager
+            return eager(*args, **kwargs)
+
+    module.forward = forward
 
 
 # --- brain-tuning helpers -------------------------------------------------------------------
