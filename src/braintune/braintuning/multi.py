@@ -428,8 +428,10 @@ def _order_batches(source: _BatchSource, device: torch.device, workers: int, cac
 # --- training ---------------------------------------------------------------------------------
 
 
-def _step(model: MultiTuner, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor,
-          mask: torch.Tensor | None, device: torch.device, window: int | None) -> tuple[float, float, int]:
+def _step(
+    model: MultiTuner, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor,
+    mask: torch.Tensor | None, device: torch.device, window: int | None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """One optimiser step on a batch, accumulated over micro-batches (each micro-batch's per-sample losses
     summed and divided by the batch size: the gradient of the batch mean); ``mask`` (B, K): the outputs in each
     sample's loss (None: all). Returns the batch's sums of the per-sample losses and of the squared errors (over

@@ -213,7 +213,7 @@ def evaluate(
 def optimizer_step(
     model: BrainTuner, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, targets: torch.Tensor, micro: int,
     device: torch.device, cached_window: int | None = None,
-) -> tuple[float, int]:
+) -> tuple[torch.Tensor, int]:
     """One optimiser step on a batch, accumulated over micro-batches (each micro-batch's mean MSE weighted by
     its share of the batch, so the gradient equals the full batch's). Returns (sum of squared errors, count):
     the sum a 0-dim float32 tensor on the device, left unread so that the host does not wait for the step.

@@ -132,8 +132,8 @@ def extract_window_features(
     order = np.concatenate(batches)
     lengths = windows.lengths[order]
     frame_of = {int(n): models.last_valid_frame(model, int(n)) for n in np.unique(lengths)}
-    frames = np.array([frame_of[int(n)] for n in lengths], dtype=np.int64)
-    bounds = torch.as_tensor(np.stack([order, windows.starts[order], windows.ends[order], frames]), device=device)
+    last_frames = np.array([frame_of[int(n)] for n in lengths], dtype=np.int64)
+    bounds = torch.as_tensor(np.stack([order, windows.starts[order], windows.ends[order], last_frames]), device=device)
     lo = 0
     for idx in batches:
         where, starts, ends, frames = bounds[:, lo : lo + len(idx)]
