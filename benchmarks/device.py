@@ -110,17 +110,21 @@ def run_stage(script: str, args: list[str], timeout: float, echo) -> tuple[int, 
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(HERE / script), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-    # kill its whole process group: torch.compile's worker processes would otherwise hold the pipe open
-    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    killed = threading.Event()
+
+    def kill() -> None:  # its whole process group: torch.compile's worker processes would otherwise hold the pipe open
+        killed.set()
+        os.killpg(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, kill)
     timer.start()
     lines = []
     for line in proc.stdout:
         lines.append(line)
         echo(line)
     code = proc.wait()
-    timed_out = not timer.is_alive()
     timer.cancel()
-    return (124 if timed_out else code), time.perf_counter() - start, "".join(lines)
+    return (124 if killed.is_set() else code), time.perf_counter() - start, "".join(lines)
 
 
 def headline(patterns: dict[str, str], output: str) -> str:
@@ -128,7 +132,7 @@ def headline(patterns: dict[str, str], output: str) -> str:
     for name, pattern in patterns.items():
         values = re.findall(pattern, output, re.M)
         if values:
-            found.append(f"{name} ".lstrip() + " / ".join(v.strip() for v in values))
+            found.append((f"{name} " if name else "") + " / ".join(v.strip() for v in values))
     return "; ".join(found) or "-"
 
 
@@ -197,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             echo(f"===== {stage}: skipped, {max(budget_left, 0):.0f} s of the budget left\n\n")
             rows.append((stage, "skipped", 0.0, "-"))
         else:
-            echo(f"===== {stage}: {script} {' '.join(cpu_args if args.reduced else gpu_args)} (at most {left:.0f} s)\n")
-            code, wall, output = run_stage(script, cpu_args if args.reduced else gpu_args, left, echo)
+            stage_args = cpu_args if args.reduced else gpu_args
+            echo(f"===== {stage}: {script} {' '.join(stage_args)} (at most {left:.0f} s)\n")
+            code, wall, output = run_stage(script, stage_args, left, echo)
             echo(f"===== {stage}: exit {code}, {wall:.1f} s\n\n")
             rows.append((stage, str(code), wall, headline(patterns, output)))
         if args.out:

@@ -34,7 +34,9 @@ def classify(name: str) -> str:
 
 def _self_time(event, cuda: bool) -> float:
     if cuda:
-        return float(getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0))
+        # torch >= 2.4 names it self_device_time_total; older releases self_cuda_time_total
+        name = "self_device_time_total" if hasattr(event, "self_device_time_total") else "self_cuda_time_total"
+        return float(getattr(event, name))
     return float(event.self_cpu_time_total)
 
 
